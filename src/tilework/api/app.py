@@ -1,0 +1,23 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tilework import __version__
+from tilework.api import files, health, jobs, uploads
+from tilework.api.errors import install_error_handlers
+from tilework.api.state import ApiState
+
+
+def create_app(state: ApiState) -> FastAPI:
+    app = FastAPI(
+        title="tilework",
+        version=__version__,
+        summary="Asynchronous image jobs: submit, poll, fetch results.",
+    )
+    app.state.tilework = state
+    install_error_handlers(app)
+    for module in (jobs, uploads, files, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,76 @@
+"""Every error leaves the API as ``{"error": {"code", "message", "details"}}``, never a trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from tilework.core.errors import ErrorCode, TileworkError
+
+log = structlog.get_logger("tilework.api")
+
+QUEUE_FULL_RETRY_AFTER_SECONDS = 5
+_HTTP_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+}
+
+
+def error_response(error: TileworkError) -> JSONResponse:
+    headers = {}
+    if error.code in (ErrorCode.QUEUE_FULL, ErrorCode.UNAVAILABLE):
+        headers["Retry-After"] = str(QUEUE_FULL_RETRY_AFTER_SECONDS)
+    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status, headers=headers)
+
+
+def field_errors(
+    exc: ValidationError | RequestValidationError, prefix: tuple[str, ...] = ()
+) -> TileworkError:
+    """A validation failure naming each offending field, e.g. ``params.width``."""
+    errors = [
+        {
+            "field": ".".join(str(part) for part in (*prefix, *_location(error["loc"]))),
+            "message": error["msg"],
+        }
+        for error in exc.errors()
+    ]
+    fields = ", ".join(error["field"] or "body" for error in errors)
+    return TileworkError(
+        ErrorCode.VALIDATION_FAILED, f"invalid request: {fields}", {"errors": errors}
+    )
+
+
+def _location(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # FastAPI prefixes body fields with "body"; the field path alone is what a caller can act on.
+    return loc[1:] if loc and loc[0] == "body" else loc
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TileworkError)
+    async def _tilework(_: Request, exc: TileworkError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(field_errors(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL_ERROR)
+        body: dict[str, Any] = {
+            "error": {"code": code.value, "message": str(exc.detail), "details": {}}
+        }
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("request_failed", path=request.url.path, error=repr(exc), exc_info=exc)
+        error = TileworkError(ErrorCode.INTERNAL_ERROR, "an internal error occurred")
+        return error_response(error)

@@ -1,0 +1,115 @@
+"""/v1/jobs: submit, read, list, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import ValidationError
+
+from tilework.api import schemas
+from tilework.api.errors import field_errors
+from tilework.api.render import job_body
+from tilework.api.state import ApiState, api_state
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import JobRecord, JobStatus, NewJob
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+State = Annotated[ApiState, Depends(api_state)]
+MAX_PAGE = 200
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.Job,
+    responses={
+        409: {"model": schemas.ErrorBody},
+        422: {"model": schemas.ErrorBody},
+        503: {"model": schemas.ErrorBody},
+    },
+)
+def create_job(
+    body: schemas.JobCreate,
+    response: Response,
+    state: State,
+    idempotency_header: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=255)
+    ] = None,
+) -> schemas.Job:
+    """Queue a job. Validation happens here; the work happens on the workers."""
+    new = _new_job(state, body, body.idempotency_key or idempotency_header)
+    job, created = state.queue.create_job(new)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return _body(state, job)
+
+
+@router.get("/{job_id}", response_model=schemas.Job, responses={404: {"model": schemas.ErrorBody}})
+def get_job(job_id: str, state: State) -> schemas.Job:
+    return _body(state, _found(state.queue.get_job(job_id), job_id))
+
+
+@router.get("", response_model=schemas.JobPage)
+def list_jobs(
+    state: State,
+    status: JobStatus | None = None,
+    operation: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: str | None = None,
+) -> schemas.JobPage:
+    """Newest first. Pass ``next_cursor`` back as ``cursor`` for the next page."""
+    found = state.queue.list_jobs(status=status, operation=operation, limit=limit, before=cursor)
+    next_cursor = found[-1].id if len(found) == limit else None
+    return schemas.JobPage(items=[_body(state, job) for job in found], next_cursor=next_cursor)
+
+
+@router.post(
+    "/{job_id}/cancel", response_model=schemas.Job, responses={404: {"model": schemas.ErrorBody}}
+)
+def cancel_job(job_id: str, state: State) -> schemas.Job:
+    """Cancel a job; a job that already ended is returned as it is."""
+    return _body(state, _found(state.queue.cancel_job(job_id), job_id))
+
+
+def _new_job(state: ApiState, body: schemas.JobCreate, idempotency_key: str | None) -> NewJob:
+    operation = state.registry.get(body.operation)
+    try:
+        params = operation.validate(body.params)
+    except ValidationError as exc:
+        raise field_errors(exc, prefix=("params",)) from exc
+    source = body.input.model_dump(mode="json", exclude_none=True)
+    if "key" in source and not state.objects.exists(source["key"]):
+        raise TileworkError(
+            ErrorCode.VALIDATION_FAILED,
+            f"no uploaded object {source['key']!r}",
+            {"errors": [{"field": "input.key", "message": "not found"}]},
+        )
+    params_json = params.model_dump(mode="json")
+    return NewJob(
+        operation=body.operation,
+        params=params_json,
+        input=source,
+        stages=operation.stages(params),
+        idempotency_key=idempotency_key,
+        request_hash=_request_hash(body.operation, source, params_json),
+    )
+
+
+def _request_hash(operation: str, source: dict[str, Any], params: dict[str, Any]) -> str:
+    canonical = json.dumps([operation, source, params], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _found(job: JobRecord | None, job_id: str) -> JobRecord:
+    if job is None:
+        raise TileworkError(ErrorCode.NOT_FOUND, f"no job {job_id}", {"id": job_id})
+    return job
+
+
+def _body(state: ApiState, job: JobRecord) -> schemas.Job:
+    settings = state.settings
+    return job_body(job, state.objects, settings.resolved_public_url, settings.signed_url_seconds)

@@ -1,0 +1,27 @@
+"""What the routes reach: built once per process by ``tilework.wiring``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from tilework.core.settings import Settings
+from tilework.objects.store import ObjectStore
+from tilework.ops.registry import Registry
+from tilework.store.database import Database
+from tilework.store.queue import Queue
+
+
+@dataclass(frozen=True)
+class ApiState:
+    settings: Settings
+    database: Database
+    queue: Queue
+    objects: ObjectStore
+    registry: Registry
+
+
+def api_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.tilework
+    return state

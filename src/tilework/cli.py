@@ -1,0 +1,331 @@
+"""The ``tilework`` command: run the service, and use it (through the SDK in ``client``)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tilework.client import TERMINAL, ApiError, Client, JobBody
+from tilework.core.settings import Settings
+
+app = typer.Typer(
+    help="Asynchronous image jobs: a durable queue, workers and an HTTP API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+jobs_app = typer.Typer(help="List, inspect, cancel and watch jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+stderr = Console(stderr=True)
+
+EXIT_JOB_FAILED = 1
+EXIT_API_ERROR = 2
+
+Workers = Annotated[
+    int | None, typer.Option("--workers", "-w", help="Worker processes (default: cores).")
+]
+
+
+def settings_with(**overrides: Any) -> Settings:
+    return Settings(**{name: value for name, value in overrides.items() if value is not None})
+
+
+@app.command()
+def serve(
+    workers: Workers = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+) -> None:
+    """Run the API and worker processes on one machine."""
+    import uvicorn
+
+    from tilework.api.app import create_app
+    from tilework.core.logging import configure_logging
+    from tilework.store.migrate import migrate
+    from tilework.wiring import build_api_state
+    from tilework.worker.pool import WorkerPool
+
+    settings = settings_with(workers=workers, host=host, port=port)
+    configure_logging(settings)
+    state = build_api_state(settings)
+    migrate(state.database)
+    pool = WorkerPool(settings, settings.workers)
+    pool.start()
+    threading.Thread(target=pool.supervise, name="pool-supervisor", daemon=True).start()
+    stderr.print(
+        f"tilework {settings.client_url}  (API docs: {settings.client_url}/docs, "
+        f"{settings.workers} workers, home {settings.home.resolve()})"
+    )
+    # uvicorn re-raises the signal that stopped it once it has shut down; a handler of ours
+    # absorbs that so the workers below still get their drain.
+    signal.signal(signal.SIGTERM, _absorb)
+    try:
+        uvicorn.run(
+            create_app(state),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        pool.stop()
+
+
+@app.command()
+def worker(workers: Workers = None) -> None:
+    """Run worker processes only (scale out: point them at the same database and storage)."""
+    from tilework.core.logging import configure_logging
+    from tilework.store.database import Database
+    from tilework.store.migrate import migrate
+    from tilework.worker.pool import WorkerPool
+
+    settings = settings_with(workers=workers)
+    configure_logging(settings)
+    migrate(Database(settings.resolved_database_url))
+    pool = WorkerPool(settings, max(settings.workers, 1))
+    pool.start()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    supervisor = threading.Thread(target=pool.supervise, name="pool-supervisor", daemon=True)
+    supervisor.start()
+    stop.wait()
+    pool.stop()
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings (secrets masked)."""
+    _emit(settings_with().effective(), _render_mapping)
+
+
+@app.command()
+def submit(
+    operation: Annotated[str, typer.Argument(help="resize, noop, … (see /docs).")],
+    image: Annotated[str, typer.Argument(help="A local file (uploaded) or an http(s) URL.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="key=value (JSON values allowed).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for the job and download outputs.")
+    ] = True,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File or directory for outputs.")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Resubmitting with it returns the same job.")
+    ] = None,
+) -> None:
+    """Submit a job; by default wait for it, showing progress, and download its outputs."""
+    params = _parse_params(param or [])
+    with _client() as client:
+        source = _input_of(client, image)
+        job = _call(
+            lambda: client.submit(
+                operation, params=params, idempotency_key=idempotency_key, **source
+            )
+        )
+        if not wait:
+            _emit(job, _render_job)
+            return
+        job = _call(lambda: _wait_with_progress(client, job["id"]))
+        if job["status"] == "succeeded":
+            _download_outputs(client, job, output, _stem_of(image))
+        _emit(job, _render_job)
+    if job["status"] != "succeeded":
+        raise typer.Exit(EXIT_JOB_FAILED)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[
+        str | None, typer.Option(help="queued, running, succeeded, failed, canceled.")
+    ] = None,
+    operation: Annotated[str | None, typer.Option(help="Only this operation.")] = None,
+    limit: Annotated[int, typer.Option(help="Page size.")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+) -> None:
+    """Jobs, newest first."""
+    with _client() as client:
+        page = _call(
+            lambda: client.jobs(status=status, operation=operation, limit=limit, cursor=cursor)
+        )
+    _emit(page, _render_page)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: str) -> None:
+    """One job in full."""
+    with _client() as client:
+        _emit(_call(lambda: client.job(job_id)), _render_job)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str) -> None:
+    """Cancel a job that has not ended."""
+    with _client() as client:
+        _emit(_call(lambda: client.cancel(job_id)), _render_job)
+
+
+@jobs_app.command("watch")
+def jobs_watch(job_id: str) -> None:
+    """Follow a job's progress until it ends."""
+    with _client() as client:
+        job = _call(lambda: _wait_with_progress(client, job_id))
+    _emit(job, _render_job)
+    if job["status"] != "succeeded":
+        raise typer.Exit(EXIT_JOB_FAILED)
+
+
+def main() -> None:
+    app()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _absorb(_signum: int, _frame: FrameType | None) -> None:
+    pass
+
+
+def _client() -> Client:
+    return Client(settings_with().client_url)
+
+
+def _call(action: Any) -> Any:
+    try:
+        return action()
+    except ApiError as error:
+        stderr.print(f"[red]error[/red] {error.code}: {error.message}")
+        for item in error.details.get("errors", []):
+            stderr.print(f"  {item.get('field')}: {item.get('message')}")
+        raise typer.Exit(EXIT_API_ERROR) from None
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--param")
+        try:
+            params[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[name] = raw
+    return params
+
+
+def _input_of(client: Client, image: str) -> dict[str, str]:
+    if image.startswith(("http://", "https://")):
+        return {"url": image}
+    path = Path(image)
+    if not path.is_file():
+        raise typer.BadParameter(
+            f"{image} is neither a file nor an http(s) URL", param_hint="IMAGE"
+        )
+    return {"key": _call(lambda: client.upload(path))["key"]}
+
+
+def _stem_of(image: str) -> str:
+    return Path(image.split("?")[0].rstrip("/")).stem or "output"
+
+
+def _wait_with_progress(client: Client, job_id: str) -> JobBody:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[tasks]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task("queued", total=100, tasks="")
+
+        def show(job: JobBody) -> None:
+            progress = job["progress"]
+            label = (
+                job["status"] if job["status"] in TERMINAL else (progress["stage"] or job["status"])
+            )
+            bar.update(
+                task,
+                completed=progress["percent"],
+                description=label,
+                tasks=f"{progress['done']}/{progress['total']}",
+            )
+
+        return client.wait(job_id, on_update=show)
+
+
+def _download_outputs(client: Client, job: JobBody, output: Path | None, stem: str) -> None:
+    outputs = job["outputs"]
+    for item in outputs:
+        extension = Path(item["key"]).suffix
+        name = (
+            f"{stem}.{job['operation']}{'' if len(outputs) == 1 else '.' + item['name']}{extension}"
+        )
+        if output is None:
+            target = Path(name)
+        elif output.is_dir() or len(outputs) > 1:
+            output.mkdir(parents=True, exist_ok=True)
+            target = output / name
+        else:
+            target = output
+        client.download(item["url"], target)
+        stderr.print(f"saved {target}")
+
+
+def _emit(data: Any, render: Any) -> None:
+    """JSON for programs, a readable view for people."""
+    if sys.stdout.isatty():
+        render(data)
+    else:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _render_job(job: JobBody) -> None:
+    console = Console()
+    colour = {"succeeded": "green", "failed": "red", "canceled": "yellow"}.get(
+        job["status"], "cyan"
+    )
+    console.print(
+        f"[bold]{job['id']}[/bold] {job['operation']} [{colour}]{job['status']}[/{colour}] "
+        f"{job['progress']['percent']}%"
+    )
+    if job.get("error"):
+        console.print(f"  error {job['error']['code']}: {job['error']['message']}")
+    for item in job["outputs"]:
+        console.print(
+            f"  {item['name']}: {item['width']}x{item['height']} {item['format']} "
+            f"{item['bytes']} bytes  {item['url']}"
+        )
+
+
+def _render_page(page: dict[str, Any]) -> None:
+    table = Table("id", "operation", "status", "progress", "created")
+    for job in page["items"]:
+        table.add_row(
+            job["id"],
+            job["operation"],
+            job["status"],
+            f"{job['progress']['percent']}%",
+            job["created_at"],
+        )
+    Console().print(table)
+    if page["next_cursor"]:
+        Console().print(f"more: --cursor {page['next_cursor']}")
+
+
+def _render_mapping(values: dict[str, Any]) -> None:
+    table = Table("setting", "value")
+    for name, value in values.items():
+        table.add_row(f"TILEWORK_{name.upper()}", str(value))
+    Console().print(table)

@@ -1,0 +1,1 @@
+"""Value objects, error codes and settings: the layer every other layer may import."""

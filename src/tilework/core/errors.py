@@ -1,0 +1,87 @@
+"""Stable error codes and the one exception that carries them.
+
+Every failure a user can see, whether an HTTP answer or a failed job, is an ``ErrorCode`` with a
+message. The tree is flat on purpose: one root exception, data rather than subclasses.
+
+    TileworkError(code, message, details, retryable)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_FAILED = "validation_failed"
+    DOWNLOAD_FAILED = "download_failed"
+    SSRF_BLOCKED = "ssrf_blocked"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    IMAGE_TOO_LARGE = "image_too_large"
+    CORRUPT_IMAGE = "corrupt_image"
+    PIPELINE_ERROR = "pipeline_error"
+    TIMEOUT = "timeout"
+    UPLOAD_FAILED = "upload_failed"
+    CANCELED = "canceled"
+    QUEUE_FULL = "queue_full"
+    NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNAVAILABLE = "unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+# Failures that cannot get better by running the same task again: the input itself is at fault.
+PERMANENT_CODES = frozenset(
+    {
+        ErrorCode.VALIDATION_FAILED,
+        ErrorCode.SSRF_BLOCKED,
+        ErrorCode.UNSUPPORTED_FORMAT,
+        ErrorCode.IMAGE_TOO_LARGE,
+        ErrorCode.CORRUPT_IMAGE,
+        ErrorCode.CANCELED,
+    }
+)
+
+HTTP_STATUS = {
+    ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.UNSUPPORTED_FORMAT: 415,
+    ErrorCode.IMAGE_TOO_LARGE: 413,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.CORRUPT_IMAGE: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.QUEUE_FULL: 503,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+
+class TileworkError(Exception):
+    """A failure with a stable code, a human message and optional structured details."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.retryable = code not in PERMANENT_CODES if retryable is None else retryable
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.code, 500)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code.value, "message": self.message, "details": self.details}

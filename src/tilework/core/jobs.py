@@ -1,0 +1,145 @@
+"""Jobs, tasks and the planning contract between the queue and the operations.
+
+A job is what a user submits and sees. It runs as a sequence of stages; each stage is a set of
+tasks that workers claim independently. When the last task of a stage completes, the job's
+``Planner`` decides the next stage's tasks, or that the job is finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+JsonDict = dict[str, Any]
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """A task to create: its kind (operation-defined) and a JSON payload."""
+
+    kind: str
+    payload: JsonDict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NextStage:
+    tasks: list[PlannedTask]
+
+
+@dataclass(frozen=True)
+class Finished:
+    outputs: list[JsonDict]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    operation: str
+    status: JobStatus
+    params: JsonDict
+    input: JsonDict
+    stages: list[str]
+    stage: int
+    stage_tasks: int
+    stage_remaining: int
+    tasks_done: int
+    attempts: int
+    outputs: list[JsonDict]
+    warnings: list[str]
+    timings: dict[str, float]
+    error_code: str | None
+    error_message: str | None
+    idempotency_key: str | None
+    created_at: float
+    started_at: float | None
+    completed_at: float | None
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: int
+    job_id: str
+    stage: int
+    index: int
+    kind: str
+    payload: JsonDict
+    status: TaskStatus
+    attempts: int
+    max_attempts: int
+    result: JsonDict | None
+    error_code: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task a worker holds, with what it needs of its job to run it."""
+
+    task: TaskRecord
+    operation: str
+    params: JsonDict
+    input: JsonDict
+
+
+@dataclass(frozen=True)
+class NewJob:
+    operation: str
+    params: JsonDict
+    input: JsonDict
+    stages: list[str]
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+class Planner(Protocol):
+    """Decides a job's tasks stage by stage; called inside the queue's transactions, so it must be
+    quick and do no I/O."""
+
+    def plan(
+        self, job: JobRecord, stage: int, previous: list[TaskRecord]
+    ) -> NextStage | Finished: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    percent: float
+    stage: str | None
+    stages: list[str]
+    done: int
+    total: int
+
+
+def job_progress(job: JobRecord) -> Progress:
+    """Progress across stages: each stage is an equal share, filled by its finished tasks."""
+    stages = job.stages
+    if job.status is JobStatus.SUCCEEDED:
+        return Progress(
+            100.0, stages[-1] if stages else None, stages, job.stage_tasks, job.stage_tasks
+        )
+    done = job.stage_tasks - job.stage_remaining
+    fraction = done / job.stage_tasks if job.stage_tasks else 0.0
+    percent = 100.0 * (job.stage + fraction) / max(len(stages), 1)
+    current = stages[job.stage] if job.stage < len(stages) else None
+    return Progress(round(min(percent, 99.9), 1), current, stages, done, job.stage_tasks)

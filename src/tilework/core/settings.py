@@ -1,0 +1,139 @@
+"""All configuration, read once from ``TILEWORK_*`` environment variables (and a ``.env`` file).
+
+Nothing else in tilework reads the environment: every process builds one ``Settings`` and passes
+it down.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TILEWORK_", env_file=".env", extra="ignore")
+
+    home: Path = Field(
+        Path(".tilework"), description="Directory for the embedded database, objects and secrets."
+    )
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under home.")
+    storage_url: str = Field(
+        "", description="Object storage URL; empty means a directory under home."
+    )
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the API listens on.")
+    url: str = Field(
+        "", description="Base URL clients (CLI, SDK) use; empty means http://host:port."
+    )
+    public_url: str = Field("", description="Base URL put into signed file URLs; empty means url.")
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=0, description="Worker processes."
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="HMAC key for signed URLs; generated under home if unset."
+    )
+
+    max_queued: int = Field(
+        10_000, ge=1, description="Queued tasks above which submits get 503 queue_full."
+    )
+    max_input_pixels: int = Field(
+        100_000_000, ge=1, description="Largest accepted input, in pixels."
+    )
+    max_upload_bytes: int = Field(
+        200 * 1024 * 1024, ge=1, description="Largest accepted upload or download, in bytes."
+    )
+    max_output_pixels: int = Field(
+        100_000_000, ge=1, description="Largest resize output, in pixels."
+    )
+    download_timeout: float = Field(
+        30.0, gt=0, description="Total deadline for fetching an input URL, seconds."
+    )
+
+    task_timeout: float = Field(
+        300.0, gt=0, description="Hard limit for one task attempt, seconds."
+    )
+    lease_seconds: float = Field(
+        30.0, gt=0, description="How long a claim lasts without a heartbeat."
+    )
+    max_attempts: int = Field(3, ge=1, description="Attempts per task before its job fails.")
+    retry_base_seconds: float = Field(
+        1.0, ge=0, description="First retry delay; doubles each attempt."
+    )
+    retry_max_seconds: float = Field(300.0, ge=0, description="Cap on the retry delay.")
+    drain_seconds: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long running tasks may finish before release."
+    )
+    poll_max_seconds: float = Field(
+        0.5, gt=0, description="Longest an idle worker sleeps between claims."
+    )
+    signed_url_seconds: int = Field(3600, ge=1, description="Lifetime of signed file URLs.")
+
+    plugins: list[str] = Field(
+        default_factory=list, description="Extra modules to import operations from."
+    )
+    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_json: bool = Field(False, description="Log JSON lines instead of key=value lines.")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'tilework.db').resolve()}"
+
+    @cached_property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or (self.home / "objects").resolve().as_uri()
+
+    @cached_property
+    def client_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return (self.url or f"http://{host}:{self.port}").rstrip("/")
+
+    @cached_property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or self.client_url).rstrip("/")
+
+    def signing_key(self) -> bytes:
+        """The HMAC key: from settings, else a random one kept under home so restarts agree."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.home / SECRET_KEY_FILE
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: when several processes start at once, exactly one writes the key.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(32))
+        key = path.read_text().strip()
+        if not key:  # another process created the file and has not written it yet
+            raise RuntimeError(f"secret key file {path} is empty")
+        return key.encode()
+
+    def effective(self) -> dict[str, Any]:
+        """Every setting with its effective value, secrets masked, for ``tilework config``."""
+        values = self.model_dump()
+        values["home"] = str(self.home.resolve())
+        values["database_url"] = _mask_password(self.resolved_database_url)
+        values["storage_url"] = self.resolved_storage_url
+        values["url"] = self.client_url
+        values["public_url"] = self.resolved_public_url
+        values["secret_key"] = (
+            "********" if self.secret_key else f"(generated in {self.home / SECRET_KEY_FILE})"
+        )
+        return values
+
+
+def _mask_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,1 @@
+"""Image work with pyvips: safe decoding, resizing and encoding, streamed rather than held."""

@@ -1,0 +1,63 @@
+"""Open untrusted images: allow-listed loader, pixel limit from the header, strict decoding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyvips
+
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.formats import InputFormat, sniff_file
+
+# Loader options for every decode: a truncated or damaged file is an error, never grey pixels.
+STRICT_LOAD = "fail_on=truncated"
+
+
+def harden() -> None:
+    """Block libvips operations marked untrusted (SVG, PDF, ImageMagick, …) for this process."""
+    pyvips.block_untrusted_set(True)
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    format: InputFormat
+    width: int
+    height: int
+    bands: int
+
+
+def probe(path: Path, max_pixels: int) -> ImageHeader:
+    """Read only the header, through the loader the magic bytes name, and check the size."""
+    fmt = sniff_file(path)
+    try:
+        image = pyvips.Operation.call(fmt.loader, str(path), access="sequential")
+    except pyvips.Error as exc:
+        raise TileworkError(ErrorCode.CORRUPT_IMAGE, f"cannot read the {fmt.value} header") from exc
+    width, height = image.width, image.height
+    if width < 1 or height < 1:
+        raise TileworkError(ErrorCode.CORRUPT_IMAGE, "the image has no pixels")
+    if width * height > max_pixels:
+        raise TileworkError(
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"the image is {width}x{height}, more than {max_pixels} pixels",
+            {"width": width, "height": height, "max_pixels": max_pixels},
+        )
+    return ImageHeader(fmt, width, height, image.bands)
+
+
+# libvips reports decoding failures through the loader's name; anything else is our pipeline's.
+_DECODER_WORDS = ("load", "jpeg", "png", "webp", "gif", "tiff", "heif", "premature", "truncated")
+
+
+def pipeline_error(exc: pyvips.Error) -> TileworkError:
+    """What a libvips failure in a lazy load-process-save pipeline means to the user."""
+    detail = _first_detail(exc)
+    if any(word in detail.lower() for word in _DECODER_WORDS):
+        return TileworkError(ErrorCode.CORRUPT_IMAGE, f"the image data is damaged: {detail}")
+    return TileworkError(ErrorCode.PIPELINE_ERROR, f"image processing failed: {detail}")
+
+
+def _first_detail(exc: pyvips.Error) -> str:
+    lines = [line.strip() for line in (exc.detail or str(exc)).splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"

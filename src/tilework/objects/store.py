@@ -1,0 +1,42 @@
+"""The storage interface every backend satisfies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    bytes: int
+    sha256: str
+
+
+class ObjectStore(Protocol):
+    def put_file(self, key: str, path: Path) -> ObjectInfo:
+        """Store the file at ``path`` under ``key`` atomically, consuming the file."""
+        ...
+
+    def readable(self, key: str) -> AbstractContextManager[Path]:
+        """A local path holding the object's bytes for the duration of the ``with`` block."""
+        ...
+
+    def open_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The object's bytes, streamed."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def url(self, key: str, expires_in: int) -> str:
+        """A URL anyone holding it can GET the object from until it expires."""
+        ...
+
+    def scratch_dir(self) -> Path:
+        """A local directory for files that are about to be stored (same filesystem if local)."""
+        ...

@@ -1,0 +1,80 @@
+"""The interface every operation implements, built-in or from a user's package."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
+from tilework.core.settings import Settings
+from tilework.objects.store import ObjectStore
+
+P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass
+class TaskContext(Generic[P]):
+    """What a task's run sees: its job's inputs, its own payload, storage and a step timer."""
+
+    job_id: str
+    task: TaskRecord
+    params: P
+    input: JsonDict
+    objects: ObjectStore
+    settings: Settings
+    scratch: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time a named step; the job's ``timings`` sums them over its tasks."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 4)
+
+
+class Operation(Generic[P]):
+    """Subclass with a ``name``, a ``Params`` model, ``plan`` and ``run``."""
+
+    name: ClassVar[str]
+    Params: type[P]
+
+    def stages(self, params: P) -> list[str]:
+        """Stage names shown in progress, in order."""
+        return [self.name]
+
+    def validate(self, params: JsonDict) -> P:
+        return self.Params.model_validate(params)
+
+    def plan(
+        self, job: JobRecord, params: P, stage: int, previous: list[TaskRecord]
+    ) -> NextStage | Finished:
+        raise NotImplementedError
+
+    def run(self, ctx: TaskContext[P]) -> JsonDict:
+        """Do one task's work; return its JSON result. Runs in a worker's child process."""
+        raise NotImplementedError
+
+
+class SingleTaskOperation(Operation[P]):
+    """An operation that is one task whose result carries the job's ``outputs``."""
+
+    def plan(
+        self, job: JobRecord, params: P, stage: int, previous: list[TaskRecord]
+    ) -> NextStage | Finished:
+        if stage == 0:
+            return NextStage([PlannedTask(self.name)])
+        return Finished([output for task in previous for output in _outputs(task)])
+
+
+def _outputs(task: TaskRecord) -> list[Any]:
+    return list((task.result or {}).get("outputs", []))

@@ -1,0 +1,1 @@
+"""The job store: schema, migrations and the queue, on SQLite or PostgreSQL."""

@@ -1,0 +1,88 @@
+"""Engine set-up and transactions that behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from tilework.core.errors import ErrorCode, TileworkError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE = "tilework_write"
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for ``url``; SQLite gets WAL and explicit write transactions."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False}, pool_size=8)
+    event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module so that _begin_sqlite decides.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode loses at most the last commits on power loss, never consistency.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin_sqlite(connection: sa.Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
+    # another process wrote in between; IMMEDIATE takes the write lock up front and waits for it.
+    write = connection.get_execution_options().get(_WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Database:
+    """Hands out transactions: ``write()`` for anything that changes rows, ``read()`` otherwise."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.dialect = self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        with self._connect() as connection, connection.execution_options(**{_WRITE: True}).begin():
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self._connect() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        try:
+            connection = self.engine.connect()
+        except sa.exc.OperationalError as exc:
+            raise TileworkError(ErrorCode.UNAVAILABLE, "the job database is unreachable") from exc
+        with connection:
+            yield connection
+
+    def ping(self) -> bool:
+        try:
+            with self.read() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except (TileworkError, sa.exc.SQLAlchemyError):
+            return False
+        return True
+
+    def dispose(self) -> None:
+        self.engine.dispose()

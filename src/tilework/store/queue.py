@@ -1,0 +1,486 @@
+"""The durable queue: jobs and tasks as rows, claimed with leases, fanned in atomically.
+
+Every state change is one write transaction. The job row is locked (``FOR UPDATE`` on PostgreSQL;
+SQLite's ``BEGIN IMMEDIATE`` already serializes writers) before any task of it changes state, so
+"was that the last task of the stage?" and "plan the next stage" happen exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.ids import new_id
+from tilework.core.jobs import (
+    ClaimedTask,
+    Finished,
+    JobRecord,
+    JobStatus,
+    NewJob,
+    NextStage,
+    PlannedTask,
+    Planner,
+    TaskRecord,
+    TaskStatus,
+)
+from tilework.store.database import Database
+from tilework.store.records import job_from_row, task_from_row
+from tilework.store.schema import jobs, tasks
+
+_OPEN_TASK = (TaskStatus.QUEUED.value, TaskStatus.RUNNING.value)
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    max_attempts: int = 3
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+    max_queued: int = 10_000
+
+    def retry_delay(self, attempts: int) -> float:
+        """Capped exponential backoff with jitter, so retries of a burst do not arrive together."""
+        ceiling: float = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (attempts - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+class Queue:
+    def __init__(self, database: Database, planner: Planner, policy: QueuePolicy) -> None:
+        self.db = database
+        self.planner = planner
+        self.policy = policy
+
+    # --- submitting and reading jobs ------------------------------------------------------
+
+    def create_job(self, new: NewJob) -> tuple[JobRecord, bool]:
+        """Insert a job and its first stage's tasks; returns (job, created).
+
+        A repeated idempotency key with the same request hash returns the existing job.
+        """
+        with self.db.write() as conn:
+            if new.idempotency_key is not None:
+                existing = self._by_idempotency_key(conn, new)
+                if existing is not None:
+                    return existing, False
+            if self._queued_tasks(conn) >= self.policy.max_queued:
+                raise TileworkError(
+                    ErrorCode.QUEUE_FULL,
+                    "the queue is full; retry later",
+                    {"max_queued": self.policy.max_queued},
+                )
+            job = self._insert_job(conn, new)
+            self._advance(conn, job, 0, [])
+            return self._lock_job(conn, job.id), True
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        return job_from_row(row) if row else None
+
+    def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        operation: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[JobRecord]:
+        """Newest first; ``before`` is the id of the last job of the previous page."""
+        query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(jobs.c.status == status.value)
+        if operation is not None:
+            query = query.where(jobs.c.operation == operation)
+        if before is not None:
+            query = query.where(jobs.c.id < before)
+        with self.db.read() as conn:
+            return [job_from_row(row) for row in conn.execute(query)]
+
+    def job_tasks(self, job_id: str) -> list[TaskRecord]:
+        query = sa.select(tasks).where(tasks.c.job_id == job_id).order_by(tasks.c.id)
+        with self.db.read() as conn:
+            return [task_from_row(row) for row in conn.execute(query)]
+
+    def cancel_job(self, job_id: str) -> JobRecord | None:
+        """Cancel a job that has not ended: its open tasks stop counting; running ones are
+        abandoned by their workers at the next heartbeat."""
+        with self.db.write() as conn:
+            job = self._lock_job_or_none(conn, job_id)
+            if job is None or job.status.terminal:
+                return job
+            self._end_job(
+                conn, job_id, JobStatus.CANCELED, ErrorCode.CANCELED, "canceled by request"
+            )
+            return self._lock_job(conn, job_id)
+
+    def queued_tasks(self) -> int:
+        with self.db.read() as conn:
+            return self._queued_tasks(conn)
+
+    # --- the worker's side ----------------------------------------------------------------
+
+    def claim(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedTask]:
+        """Take up to ``limit`` due tasks, oldest first, leased to ``worker_id``."""
+        now = time.time()
+        due = (
+            sa.select(tasks.c.id)
+            .where(tasks.c.status == TaskStatus.QUEUED.value, tasks.c.run_after <= now)
+            .order_by(tasks.c.id)
+            .limit(limit)
+        )
+        if self.db.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        claim = (
+            tasks.update()
+            .where(tasks.c.id.in_(due.scalar_subquery()))
+            .values(
+                status=TaskStatus.RUNNING.value,
+                attempts=tasks.c.attempts + 1,
+                lease_until=now + lease_seconds,
+                worker_id=worker_id,
+                started_at=now,
+            )
+            .returning(*tasks.c)
+        )
+        with self.db.write() as conn:
+            claimed = [task_from_row(row) for row in conn.execute(claim)]
+            if not claimed:
+                return []
+            return self._attach_jobs(conn, claimed, now)
+
+    def heartbeat(self, task_id: int, worker_id: str, lease_seconds: float) -> bool:
+        """Extend the lease; False when the task is no longer this worker's (canceled or lost)."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                tasks.update()
+                .where(
+                    tasks.c.id == task_id,
+                    tasks.c.status == TaskStatus.RUNNING.value,
+                    tasks.c.worker_id == worker_id,
+                )
+                .values(lease_until=time.time() + lease_seconds)
+            )
+            return result.rowcount == 1
+
+    def complete(
+        self, task_id: int, worker_id: str, result: dict[str, Any], timings: dict[str, float]
+    ) -> bool:
+        """Record a task's success and, if it was the stage's last, plan what follows."""
+        with self.db.write() as conn:
+            task = self._held_task(conn, task_id, worker_id)
+            if task is None:
+                return False
+            job = self._lock_job(conn, task.job_id)
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id)
+                .values(
+                    status=TaskStatus.SUCCEEDED.value,
+                    result=result,
+                    lease_until=None,
+                    completed_at=time.time(),
+                )
+            )
+            if job.status.terminal:
+                return True
+            remaining = job.stage_remaining - 1
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job.id)
+                .values(
+                    stage_remaining=remaining,
+                    tasks_done=job.tasks_done + 1,
+                    timings=_add_timings(job.timings, timings),
+                )
+            )
+            if remaining == 0:
+                self._advance(
+                    conn, self._lock_job(conn, job.id), job.stage + 1, self._stage(conn, job)
+                )
+            return True
+
+    def fail(self, task_id: int, worker_id: str, error: TileworkError) -> bool:
+        """Record a failed attempt: retry later if allowed, else fail the job with its code."""
+        with self.db.write() as conn:
+            task = self._held_task(conn, task_id, worker_id)
+            if task is None:
+                return False
+            job = self._lock_job(conn, task.job_id)
+            retry = (
+                error.retryable and task.attempts < task.max_attempts and not job.status.terminal
+            )
+            self._settle_failed_task(conn, task, error, retry)
+            if not retry and not job.status.terminal:
+                self._end_job(conn, job.id, JobStatus.FAILED, error.code, error.message)
+            return True
+
+    def release(self, task_id: int, worker_id: str) -> bool:
+        """Give a held task back untouched (shutdown): the attempt does not count."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                tasks.update()
+                .where(
+                    tasks.c.id == task_id,
+                    tasks.c.status == TaskStatus.RUNNING.value,
+                    tasks.c.worker_id == worker_id,
+                )
+                .values(
+                    status=TaskStatus.QUEUED.value,
+                    attempts=tasks.c.attempts - 1,
+                    worker_id=None,
+                    lease_until=None,
+                    run_after=time.time(),
+                )
+            )
+            return result.rowcount == 1
+
+    def recover_expired(self, limit: int = 100) -> int:
+        """Requeue tasks whose worker stopped heartbeating; fail those out of attempts."""
+        lost = (
+            sa.select(tasks)
+            .where(tasks.c.status == TaskStatus.RUNNING.value, tasks.c.lease_until < time.time())
+            .order_by(tasks.c.lease_until)
+            .limit(limit)
+        )
+        if self.db.dialect == "postgresql":
+            lost = lost.with_for_update(skip_locked=True)
+        with self.db.write() as conn:
+            expired = [task_from_row(row) for row in conn.execute(lost)]
+            for task in expired:
+                self._recover(conn, task)
+            return len(expired)
+
+    # --- inside transactions --------------------------------------------------------------
+
+    def _recover(self, conn: sa.Connection, task: TaskRecord) -> None:
+        job = self._lock_job(conn, task.job_id)
+        error = TileworkError(
+            ErrorCode.TIMEOUT,
+            f"the worker running task {task.index} of stage {task.stage} stopped responding "
+            f"({task.attempts} of {task.max_attempts} attempts)",
+        )
+        retry = task.attempts < task.max_attempts and not job.status.terminal
+        # A lost worker is retried at once: the lease has already been a delay.
+        self._settle_failed_task(conn, task, error, retry, delay=0.0)
+        if not retry and not job.status.terminal:
+            self._end_job(conn, job.id, JobStatus.FAILED, error.code, error.message)
+
+    def _settle_failed_task(
+        self,
+        conn: sa.Connection,
+        task: TaskRecord,
+        error: TileworkError,
+        retry: bool,
+        delay: float | None = None,
+    ) -> None:
+        now = time.time()
+        values: dict[str, Any] = {
+            "error_code": error.code.value,
+            "error_message": error.message,
+            "worker_id": None,
+            "lease_until": None,
+        }
+        if retry:
+            wait = self.policy.retry_delay(task.attempts) if delay is None else delay
+            values.update(status=TaskStatus.QUEUED.value, run_after=now + wait)
+        else:
+            values.update(status=TaskStatus.FAILED.value, completed_at=now)
+        conn.execute(tasks.update().where(tasks.c.id == task.id).values(**values))
+
+    def _advance(
+        self, conn: sa.Connection, job: JobRecord, stage: int, previous: list[TaskRecord]
+    ) -> None:
+        """Ask the planner what follows ``previous`` and write it: tasks, or the job's end."""
+        try:
+            step = self.planner.plan(job, stage, previous)
+        except TileworkError as error:
+            self._end_job(conn, job.id, JobStatus.FAILED, error.code, error.message)
+            return
+        if isinstance(step, Finished):
+            self._finish(conn, job.id, step)
+        elif not step.tasks:
+            # A stage with nothing to do is complete at once: plan the one after it.
+            self._set_stage(conn, job.id, stage, 0)
+            self._advance(conn, self._lock_job(conn, job.id), stage + 1, [])
+        else:
+            self._insert_tasks(conn, job.id, stage, step)
+            self._set_stage(conn, job.id, stage, len(step.tasks))
+
+    def _insert_job(self, conn: sa.Connection, new: NewJob) -> JobRecord:
+        row = conn.execute(
+            jobs.insert()
+            .values(
+                id=new_id(),
+                operation=new.operation,
+                status=JobStatus.QUEUED.value,
+                params=new.params,
+                input=new.input,
+                stages=new.stages,
+                stage=0,
+                stage_tasks=0,
+                stage_remaining=0,
+                tasks_done=0,
+                attempts=0,
+                outputs=[],
+                warnings=[],
+                timings={},
+                idempotency_key=new.idempotency_key,
+                request_hash=new.request_hash,
+                created_at=time.time(),
+            )
+            .returning(*jobs.c)
+        ).one()
+        return job_from_row(row)
+
+    def _insert_tasks(self, conn: sa.Connection, job_id: str, stage: int, step: NextStage) -> None:
+        now = time.time()
+        conn.execute(
+            tasks.insert(),
+            [
+                _task_values(job_id, stage, position, task, self.policy.max_attempts, now)
+                for position, task in enumerate(step.tasks)
+            ],
+        )
+
+    def _set_stage(self, conn: sa.Connection, job_id: str, stage: int, count: int) -> None:
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(stage=stage, stage_tasks=count, stage_remaining=count)
+        )
+
+    def _finish(self, conn: sa.Connection, job_id: str, finished: Finished) -> None:
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(
+                status=JobStatus.SUCCEEDED.value,
+                outputs=finished.outputs,
+                warnings=finished.warnings,
+                completed_at=time.time(),
+            )
+        )
+
+    def _end_job(
+        self, conn: sa.Connection, job_id: str, status: JobStatus, code: ErrorCode, message: str
+    ) -> None:
+        now = time.time()
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(
+                status=status.value, error_code=code.value, error_message=message, completed_at=now
+            )
+        )
+        # Open tasks of an ended job are canceled: queued ones are never claimed, running ones
+        # fail their next heartbeat and their late completion is refused.
+        conn.execute(
+            tasks.update()
+            .where(tasks.c.job_id == job_id, tasks.c.status.in_(_OPEN_TASK))
+            .values(status=TaskStatus.CANCELED.value, lease_until=None, completed_at=now)
+        )
+
+    def _attach_jobs(
+        self, conn: sa.Connection, claimed: list[TaskRecord], now: float
+    ) -> list[ClaimedTask]:
+        job_ids = sorted({task.job_id for task in claimed})
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.QUEUED.value)
+            .values(status=JobStatus.RUNNING.value, started_at=now)
+        )
+        for task in claimed:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == task.job_id, jobs.c.attempts < task.attempts)
+                .values(attempts=task.attempts)
+            )
+        rows = conn.execute(
+            sa.select(jobs.c.id, jobs.c.operation, jobs.c.params, jobs.c.input).where(
+                jobs.c.id.in_(job_ids)
+            )
+        )
+        by_id = {row.id: row for row in rows}
+        return [
+            ClaimedTask(
+                task,
+                by_id[task.job_id].operation,
+                by_id[task.job_id].params,
+                by_id[task.job_id].input,
+            )
+            for task in claimed
+        ]
+
+    def _held_task(self, conn: sa.Connection, task_id: int, worker_id: str) -> TaskRecord | None:
+        row = conn.execute(
+            sa.select(tasks).where(
+                tasks.c.id == task_id,
+                tasks.c.status == TaskStatus.RUNNING.value,
+                tasks.c.worker_id == worker_id,
+            )
+        ).first()
+        return task_from_row(row) if row else None
+
+    def _stage(self, conn: sa.Connection, job: JobRecord) -> list[TaskRecord]:
+        rows = conn.execute(
+            sa.select(tasks)
+            .where(tasks.c.job_id == job.id, tasks.c.stage == job.stage)
+            .order_by(tasks.c.position)
+        )
+        return [task_from_row(row) for row in rows]
+
+    def _lock_job_or_none(self, conn: sa.Connection, job_id: str) -> JobRecord | None:
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id).with_for_update()).first()
+        return job_from_row(row) if row else None
+
+    def _lock_job(self, conn: sa.Connection, job_id: str) -> JobRecord:
+        job = self._lock_job_or_none(conn, job_id)
+        if job is None:
+            raise TileworkError(ErrorCode.NOT_FOUND, f"job {job_id} does not exist")
+        return job
+
+    def _by_idempotency_key(self, conn: sa.Connection, new: NewJob) -> JobRecord | None:
+        row = conn.execute(
+            sa.select(jobs).where(jobs.c.idempotency_key == new.idempotency_key)
+        ).first()
+        if row is None:
+            return None
+        if row.request_hash != new.request_hash:
+            raise TileworkError(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                "this idempotency key was used with a different request",
+                {"idempotency_key": new.idempotency_key, "job_id": row.id},
+            )
+        return job_from_row(row)
+
+    def _queued_tasks(self, conn: sa.Connection) -> int:
+        count = sa.select(sa.func.count()).where(tasks.c.status == TaskStatus.QUEUED.value)
+        return int(conn.execute(count).scalar_one())
+
+
+def _task_values(
+    job_id: str, stage: int, position: int, task: PlannedTask, max_attempts: int, now: float
+) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "stage": stage,
+        "position": position,
+        "kind": task.kind,
+        "payload": task.payload,
+        "status": TaskStatus.QUEUED.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": now,
+        "created_at": now,
+    }
+
+
+def _add_timings(total: dict[str, float], more: dict[str, float]) -> dict[str, float]:
+    merged = dict(total)
+    for step, seconds in more.items():
+        merged[step] = round(merged.get(step, 0.0) + seconds, 4)
+    return merged

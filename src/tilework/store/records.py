@@ -1,0 +1,51 @@
+"""Conversions between table rows and the core value objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tilework.core.jobs import JobRecord, JobStatus, TaskRecord, TaskStatus
+
+
+def job_from_row(row: Any) -> JobRecord:
+    m = row._mapping
+    return JobRecord(
+        id=m["id"],
+        operation=m["operation"],
+        status=JobStatus(m["status"]),
+        params=m["params"],
+        input=m["input"],
+        stages=m["stages"],
+        stage=m["stage"],
+        stage_tasks=m["stage_tasks"],
+        stage_remaining=m["stage_remaining"],
+        tasks_done=m["tasks_done"],
+        attempts=m["attempts"],
+        outputs=m["outputs"],
+        warnings=m["warnings"],
+        timings=m["timings"],
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+        idempotency_key=m["idempotency_key"],
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        completed_at=m["completed_at"],
+    )
+
+
+def task_from_row(row: Any) -> TaskRecord:
+    m = row._mapping
+    return TaskRecord(
+        id=m["id"],
+        job_id=m["job_id"],
+        stage=m["stage"],
+        index=m["position"],
+        kind=m["kind"],
+        payload=m["payload"],
+        status=TaskStatus(m["status"]),
+        attempts=m["attempts"],
+        max_attempts=m["max_attempts"],
+        result=m["result"],
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+    )

@@ -1,0 +1,69 @@
+"""The tables. Migrations under ``migrations/versions`` create exactly this; a test checks it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Integer on SQLite so the id is the rowid (autoincrement), 64-bit elsewhere.
+TaskId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("input", sa.JSON, nullable=False),
+    sa.Column("stages", sa.JSON, nullable=False),
+    sa.Column("stage", sa.Integer, nullable=False),
+    # Fan-in counter: tasks of the current stage not yet succeeded. The transaction that takes it
+    # to zero is the one that plans the next stage.
+    sa.Column("stage_tasks", sa.Integer, nullable=False),
+    sa.Column("stage_remaining", sa.Integer, nullable=False),
+    sa.Column("tasks_done", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("outputs", sa.JSON, nullable=False),
+    sa.Column("warnings", sa.JSON, nullable=False),
+    sa.Column("timings", sa.JSON, nullable=False),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("idempotency_key", sa.String(255), unique=True),
+    sa.Column("request_hash", sa.String(64)),
+    sa.Column("created_at", sa.Float, nullable=False),  # unix seconds
+    sa.Column("started_at", sa.Float),
+    sa.Column("completed_at", sa.Float),
+    sa.Index("ix_jobs_status_id", "status", "id"),
+    sa.Index("ix_jobs_operation_id", "operation", "id"),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", TaskId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id", sa.String(26), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("stage", sa.Integer, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("run_after", sa.Float, nullable=False),  # unix seconds; retries wait until then
+    sa.Column("lease_until", sa.Float),  # unix seconds; a running task past it is lost
+    sa.Column("worker_id", sa.String(128)),
+    sa.Column("result", sa.JSON),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("completed_at", sa.Float),
+    # Claims scan queued tasks in id order (FIFO); the lease index finds lost ones.
+    sa.Index("ix_tasks_status_id", "status", "id"),
+    sa.Index("ix_tasks_status_lease", "status", "lease_until"),
+    sa.Index("ix_tasks_job_stage", "job_id", "stage"),
+)

@@ -1,0 +1,34 @@
+"""Build tilework's parts from settings: the one place that knows every layer."""
+
+from __future__ import annotations
+
+from tilework.api.state import ApiState
+from tilework.core.settings import Settings
+from tilework.objects.factory import open_object_store
+from tilework.ops.registry import Registry
+from tilework.store.database import Database
+from tilework.store.queue import Queue, QueuePolicy
+from tilework.worker.executor import Executor
+from tilework.worker.loop import Worker
+
+
+def queue_policy(settings: Settings) -> QueuePolicy:
+    return QueuePolicy(
+        max_attempts=settings.max_attempts,
+        retry_base_seconds=settings.retry_base_seconds,
+        retry_max_seconds=settings.retry_max_seconds,
+        max_queued=settings.max_queued,
+    )
+
+
+def build_api_state(settings: Settings) -> ApiState:
+    database = Database(settings.resolved_database_url)
+    registry = Registry.load(settings)
+    queue = Queue(database, registry, queue_policy(settings))
+    return ApiState(settings, database, queue, open_object_store(settings), registry)
+
+
+def build_worker(settings: Settings) -> Worker:
+    database = Database(settings.resolved_database_url)
+    queue = Queue(database, Registry.load(settings), queue_policy(settings))
+    return Worker(settings, queue, Executor(settings))

@@ -1,0 +1,1 @@
+"""Workers: claim tasks, run them in a supervised child process, report back to the queue."""

@@ -1,0 +1,53 @@
+"""Inside the child process: turn a claimed task into its operation's run and a ``Reply``."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import structlog
+
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import ClaimedTask
+from tilework.core.settings import Settings
+from tilework.imaging.decode import harden
+from tilework.objects.factory import open_object_store
+from tilework.ops.base import TaskContext
+from tilework.ops.registry import Registry
+from tilework.worker.reply import Reply
+
+log = structlog.get_logger("tilework.task")
+
+
+class TaskRunner:
+    def __init__(self, settings: Settings) -> None:
+        harden()
+        self.settings = settings
+        self.objects = open_object_store(settings)
+        self.registry = Registry.load(settings)
+
+    def run(self, claimed: ClaimedTask) -> Reply:
+        context: TaskContext[Any] | None = None
+        try:
+            operation = self.registry.get(claimed.operation)
+            context = TaskContext(
+                job_id=claimed.task.job_id,
+                task=claimed.task,
+                params=operation.validate(claimed.params),
+                input=claimed.input,
+                objects=self.objects,
+                settings=self.settings,
+                scratch=self.objects.scratch_dir(),
+            )
+            return Reply(result=operation.run(context), timings=context.timings)
+        except TileworkError as error:
+            return Reply.failure(error, context.timings if context else None)
+        except Exception as exc:  # an operation's bug must become a task failure, not a crash
+            log.error(
+                "task_exception",
+                job_id=claimed.task.job_id,
+                task_id=claimed.task.id,
+                traceback=traceback.format_exc(),
+            )
+            failure = TileworkError(ErrorCode.PIPELINE_ERROR, f"{type(exc).__name__}: {exc}")
+            return Reply.failure(failure, context.timings if context else None)
