@@ -1,0 +1,91 @@
+"""Killing processes, filling the queue, stopping the server: jobs are never lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import images
+from tests.server import ServerProcess
+
+
+def running_task(home: Path, job_id: str, timeout: float = 30) -> tuple[int, int]:
+    """(task id, pid of the worker holding it), read from the job database itself."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(home / "tilework.db", timeout=10) as db:
+            row = db.execute(
+                "SELECT id, worker_id FROM tasks WHERE job_id = ? AND status = 'running'", (job_id,)
+            ).fetchone()
+        if row:
+            return row[0], int(row[1].rsplit(":", 1)[1])
+        time.sleep(0.01)
+    raise AssertionError("the task never started")
+
+
+def task_attempts(home: Path, task_id: int) -> int:
+    with sqlite3.connect(home / "tilework.db", timeout=10) as db:
+        attempts: int = db.execute(
+            "SELECT attempts FROM tasks WHERE id = ?", (task_id,)
+        ).fetchone()[0]
+        return attempts
+
+
+def test_kill_9_of_a_busy_worker_loses_nothing(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "home", workers=1, lease_seconds=2).start()
+    try:
+        with server.client() as client:
+            key = client.upload(images.photo(tmp_path / "big.png", 4000, 4000))["key"]
+            params = {"width": 3900, "format": "png"}
+            undisturbed = client.wait(
+                client.submit("resize", key=key, params=params)["id"], timeout=120
+            )
+            job = client.submit("resize", key=key, params=params)
+            task_id, pid = running_task(server.home, job["id"])
+            os.kill(pid, signal.SIGKILL)
+            done = client.wait(job["id"], timeout=120)
+    finally:
+        assert server.stop() == 0, server.log()
+    assert undisturbed["status"] == done["status"] == "succeeded", server.log()
+    assert task_attempts(server.home, task_id) == 2, "the kill did not interrupt the task"
+    assert done["outputs"][0]["sha256"] == undisturbed["outputs"][0]["sha256"]
+    assert "worker_died" in server.log()
+
+
+def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "home", workers=0, max_queued=3).start()
+    try:
+        with server.client() as client:
+            key = client.upload(images.photo(tmp_path / "p.jpg", 32, 32))["key"]
+            accepted = [client.submit("noop", key=key, params={"tasks": 1}) for _ in range(3)]
+            refused = httpx.post(
+                f"{server.url}/v1/jobs", json={"operation": "noop", "input": {"key": key}}
+            )
+            client.cancel(accepted[0]["id"])
+            after_cancel = httpx.post(
+                f"{server.url}/v1/jobs", json={"operation": "noop", "input": {"key": key}}
+            )
+    finally:
+        server.stop()
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "queue_full"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert after_cancel.status_code == 201
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_server_lets_running_tasks_finish(tmp_path: Path, signum: int) -> None:
+    server = ServerProcess(tmp_path / "home", workers=1).start()
+    with server.client() as client:
+        key = client.upload(images.photo(tmp_path / "p.jpg", 32, 32))["key"]
+        job = client.submit("test_sleep", key=key, params={"seconds": 2})
+        running_task(server.home, job["id"])
+    assert server.stop(signum) == 0, server.log()
+    with sqlite3.connect(server.home / "tilework.db") as db:
+        status = db.execute("SELECT status FROM jobs WHERE id = ?", (job["id"],)).fetchone()[0]
+    assert status == "succeeded", server.log()

@@ -1,0 +1,89 @@
+"""The real server as a subprocess on a free 127.0.0.1 port, for integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TEST_PLUGINS
+from tilework.client import Client
+
+REPO = Path(__file__).resolve().parent.parent
+START_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def tilework_env(home: Path, **settings: object) -> dict[str, str]:
+    """The environment of a tilework process: only what the test sets, plus the test plugins."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TILEWORK_")}
+    env.update(
+        PYTHONPATH=str(REPO),
+        PYTHONUNBUFFERED="1",
+        TILEWORK_HOME=str(home),
+        TILEWORK_PLUGINS=json.dumps(TEST_PLUGINS),
+        TILEWORK_SECRET_KEY="test-secret",
+    )
+    env.update({f"TILEWORK_{name.upper()}": str(value) for name, value in settings.items()})
+    return env
+
+
+class ServerProcess:
+    def __init__(self, home: Path, **settings: object) -> None:
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = tilework_env(home, port=self.port, **settings)
+        self.log_path = home.parent / f"server-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tilework", "serve"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited at start:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def client(self) -> Client:
+        return Client(self.url)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode

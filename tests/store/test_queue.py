@@ -1,0 +1,178 @@
+"""The queue's contract, on a real SQLite database, driven the way workers drive it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import JobStatus, NewJob, TaskStatus
+from tilework.store.queue import Queue, QueuePolicy
+
+WORKER = "host:1"
+LEASE = 30.0
+
+
+def noop_job(tasks: int = 1, stages: int = 1, key: str | None = None, digest: str = "h") -> NewJob:
+    return NewJob(
+        operation="noop",
+        params={"tasks": tasks, "stages": stages, "sleep_ms": 0},
+        input={"key": "uploads/x"},
+        stages=[f"stage{n + 1}" for n in range(stages)],
+        idempotency_key=key,
+        request_hash=digest,
+    )
+
+
+def drain(queue: Queue, worker: str = WORKER) -> int:
+    """Claim and complete until nothing is due; returns how many tasks ran."""
+    ran = 0
+    while claimed := queue.claim(worker, 10, LEASE):
+        for item in claimed:
+            assert queue.complete(
+                item.task.id, worker, {"n": item.task.payload["n"]}, {"sleep": 0.5}
+            )
+            ran += 1
+    return ran
+
+
+def test_a_job_fans_out_and_in_through_its_stages(queue: Queue) -> None:
+    job, created = queue.create_job(noop_job(tasks=3, stages=2))
+    assert created and job.status is JobStatus.QUEUED
+    assert (job.stage, job.stage_tasks, job.stage_remaining) == (0, 3, 3)
+    first = queue.claim(WORKER, 10, LEASE)
+    assert [item.task.stage for item in first] == [0, 0, 0]
+    assert queue.get_job(job.id).status is JobStatus.RUNNING  # type: ignore[union-attr]
+    for item in first:
+        queue.complete(item.task.id, WORKER, {}, {"sleep": 0.25})
+    after_stage_one = queue.get_job(job.id)
+    assert after_stage_one is not None
+    assert (after_stage_one.stage, after_stage_one.stage_remaining) == (1, 3)
+    assert drain(queue) == 3
+    done = queue.get_job(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+    assert done.tasks_done == 6 and done.timings == {"sleep": 2.25}
+    assert done.completed_at is not None and done.started_at is not None
+
+
+def test_an_idempotency_key_returns_the_same_job_or_conflicts(queue: Queue) -> None:
+    job, created = queue.create_job(noop_job(key="k1", digest="a"))
+    again, created_again = queue.create_job(noop_job(key="k1", digest="a"))
+    assert created and not created_again and again.id == job.id
+    with pytest.raises(TileworkError) as caught:
+        queue.create_job(noop_job(key="k1", digest="b"))
+    assert caught.value.code is ErrorCode.IDEMPOTENCY_CONFLICT
+    assert len(queue.job_tasks(job.id)) == 1
+
+
+def test_submits_past_max_queued_are_refused(queue: Queue) -> None:
+    small = Queue(queue.db, queue.planner, QueuePolicy(max_queued=5))
+    small.create_job(noop_job(tasks=5))
+    with pytest.raises(TileworkError) as caught:
+        small.create_job(noop_job())
+    assert caught.value.code is ErrorCode.QUEUE_FULL
+    drain(small)
+    small.create_job(noop_job())
+
+
+def test_failures_retry_after_a_delay_then_fail_the_job_with_the_code(queue: Queue) -> None:
+    job, _ = queue.create_job(noop_job())
+    error = TileworkError(ErrorCode.DOWNLOAD_FAILED, "source answered 503")
+    for attempt in (1, 2):
+        [item] = queue.claim(WORKER, 1, LEASE)
+        assert item.task.attempts == attempt
+        queue.fail(item.task.id, WORKER, error)
+        [task] = queue.job_tasks(job.id)
+        assert task.status is TaskStatus.QUEUED and task.error_code == "download_failed"
+        assert queue.claim(WORKER, 1, LEASE) == []  # the retry waits for its backoff
+        time.sleep(0.06)
+    [item] = queue.claim(WORKER, 1, LEASE)
+    queue.fail(item.task.id, WORKER, error)
+    failed = queue.get_job(job.id)
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert (failed.error_code, failed.error_message, failed.attempts) == (
+        "download_failed",
+        "source answered 503",
+        3,
+    )
+
+
+def test_permanent_errors_fail_at_once_and_cancel_sibling_tasks(queue: Queue) -> None:
+    job, _ = queue.create_job(noop_job(tasks=3))
+    first, second, third = queue.claim(WORKER, 3, LEASE)
+    queue.fail(first.task.id, WORKER, TileworkError(ErrorCode.CORRUPT_IMAGE, "bad bytes"))
+    failed = queue.get_job(job.id)
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed.error_code == "corrupt_image"
+    # Siblings still running learn of it at their next heartbeat and cannot complete.
+    assert not queue.heartbeat(second.task.id, WORKER, LEASE)
+    assert not queue.complete(third.task.id, WORKER, {}, {})
+    assert {t.status for t in queue.job_tasks(job.id)} == {TaskStatus.FAILED, TaskStatus.CANCELED}
+
+
+def test_cancel_drops_queued_tasks_and_abandons_running_ones(queue: Queue) -> None:
+    job, _ = queue.create_job(noop_job(tasks=2))
+    [running] = queue.claim(WORKER, 1, LEASE)
+    canceled = queue.cancel_job(job.id)
+    assert canceled is not None and canceled.status is JobStatus.CANCELED
+    assert canceled.error_code == "canceled"
+    assert queue.claim(WORKER, 10, LEASE) == []
+    assert not queue.heartbeat(running.task.id, WORKER, LEASE)
+    assert not queue.complete(running.task.id, WORKER, {}, {})
+    assert queue.cancel_job(job.id) == queue.get_job(job.id)  # cancelling again changes nothing
+    assert queue.cancel_job("missing") is None
+
+
+def test_a_lost_worker_s_task_is_claimed_again_after_its_lease(queue: Queue) -> None:
+    job, _ = queue.create_job(noop_job())
+    [lost] = queue.claim("dead:1", 1, 0.05)
+    assert queue.claim(WORKER, 1, LEASE) == []
+    time.sleep(0.1)
+    assert queue.recover_expired() == 1
+    [again] = queue.claim(WORKER, 1, LEASE)
+    assert again.task.id == lost.task.id and again.task.attempts == 2
+    assert not queue.complete(lost.task.id, "dead:1", {}, {})  # the old holder is refused
+    assert queue.complete(again.task.id, WORKER, {"n": 0}, {})
+    assert queue.get_job(job.id).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_a_task_that_keeps_losing_its_worker_fails_with_timeout(queue: Queue) -> None:
+    job, _ = queue.create_job(noop_job())
+    for _ in range(3):
+        queue.claim("dead:1", 1, 0.01)
+        time.sleep(0.03)
+        queue.recover_expired()
+    failed = queue.get_job(job.id)
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed.error_code == "timeout" and "stopped responding" in (failed.error_message or "")
+
+
+def test_release_returns_a_task_without_spending_an_attempt(queue: Queue) -> None:
+    queue.create_job(noop_job())
+    [held] = queue.claim(WORKER, 1, LEASE)
+    assert queue.release(held.task.id, WORKER)
+    [again] = queue.claim(WORKER, 1, LEASE)
+    assert again.task.attempts == 1
+
+
+def test_heartbeats_extend_the_lease(queue: Queue) -> None:
+    queue.create_job(noop_job())
+    [held] = queue.claim(WORKER, 1, 0.2)
+    for _ in range(4):
+        time.sleep(0.1)
+        assert queue.heartbeat(held.task.id, WORKER, 0.2)
+    assert queue.recover_expired() == 0
+
+
+def test_jobs_list_newest_first_with_filters_and_cursor(queue: Queue) -> None:
+    made = [queue.create_job(noop_job())[0].id for _ in range(5)]
+    done, _ = queue.create_job(noop_job())
+    drain(queue)
+    page = queue.list_jobs(limit=2)
+    assert [job.id for job in page] == [done.id, made[4]]
+    rest = queue.list_jobs(limit=10, before=page[-1].id)
+    assert [job.id for job in rest] == list(reversed(made[:4]))
+    assert queue.list_jobs(status=JobStatus.QUEUED) == []
+    assert len(queue.list_jobs(operation="noop", status=JobStatus.SUCCEEDED)) == 6
+    assert queue.list_jobs(operation="resize") == []

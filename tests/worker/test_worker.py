@@ -1,0 +1,126 @@
+"""A real worker with its real child process: crashes, timeouts, retries, cancel and drain."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tilework.core.jobs import JobRecord, JobStatus, NewJob, TaskStatus
+from tilework.core.settings import Settings
+from tilework.store.queue import Queue
+from tilework.worker.executor import Executor
+from tilework.worker.loop import Worker
+
+
+@contextmanager
+def running_worker(settings: Settings, queue: Queue) -> Iterator[Worker]:
+    worker = Worker(settings, queue, Executor(settings))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        worker.stop()
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+def submit(queue: Queue, operation: str, **params: Any) -> str:
+    new = NewJob(operation, params, {"key": "uploads/none"}, [operation])
+    return queue.create_job(new)[0].id
+
+
+def wait_for(
+    queue: Queue, job_id: str, check: Callable[[JobRecord], bool], timeout: float = 30
+) -> JobRecord:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = queue.get_job(job_id)
+        if job is not None and check(job):
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} never reached the expected state: {queue.get_job(job_id)}")
+
+
+def ended(job: JobRecord) -> bool:
+    return job.status.terminal
+
+
+def test_a_crashing_task_is_retried_in_a_fresh_process(settings: Settings, queue: Queue) -> None:
+    with running_worker(settings, queue):
+        job = wait_for(queue, submit(queue, "test_crash", crash_attempts=1), ended)
+    assert job.status is JobStatus.SUCCEEDED and job.attempts == 2
+
+
+def test_a_task_that_always_crashes_fails_the_job(settings: Settings, queue: Queue) -> None:
+    with running_worker(settings, queue):
+        job = wait_for(queue, submit(queue, "test_crash", crash_attempts=9), ended)
+    assert job.status is JobStatus.FAILED and job.error_code == "pipeline_error"
+    assert "SIGSEGV" in (job.error_message or "") and job.attempts == 3
+
+
+def test_an_error_is_retried_and_a_permanent_one_is_not(settings: Settings, queue: Queue) -> None:
+    with running_worker(settings, queue):
+        flaky = wait_for(queue, submit(queue, "test_flaky", fail_attempts=2), ended)
+        permanent = wait_for(
+            queue, submit(queue, "test_flaky", fail_attempts=1, code="corrupt_image"), ended
+        )
+    assert flaky.status is JobStatus.SUCCEEDED and flaky.attempts == 3
+    assert permanent.status is JobStatus.FAILED and permanent.attempts == 1
+    assert permanent.error_code == "corrupt_image"
+
+
+def test_a_task_past_its_timeout_is_killed(settings: Settings, queue: Queue) -> None:
+    settings = settings.model_copy(update={"task_timeout": 0.5, "max_attempts": 1})
+    queue = Queue(queue.db, queue.planner, queue.policy.__class__(max_attempts=1))
+    started = time.monotonic()
+    with running_worker(settings, queue):
+        job = wait_for(queue, submit(queue, "test_sleep", seconds=30), ended)
+    assert job.status is JobStatus.FAILED and job.error_code == "timeout"
+    assert time.monotonic() - started < 10
+
+
+def test_a_canceled_running_task_is_abandoned_at_the_next_heartbeat(
+    settings: Settings, queue: Queue
+) -> None:
+    with running_worker(settings, queue):
+        slow = submit(queue, "test_sleep", seconds=60)
+        wait_for(queue, slow, lambda job: job.status is JobStatus.RUNNING)
+        time.sleep(0.2)
+        queue.cancel_job(slow)
+        started = time.monotonic()
+        quick = wait_for(queue, submit(queue, "noop"), ended)
+        # The worker let go of the 60 s task within about one heartbeat interval (lease / 3).
+        assert quick.status is JobStatus.SUCCEEDED and time.monotonic() - started < 5
+    assert queue.get_job(slow).status is JobStatus.CANCELED  # type: ignore[union-attr]
+
+
+def test_stop_lets_the_running_task_finish(settings: Settings, queue: Queue) -> None:
+    worker = Worker(settings, queue, Executor(settings))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    job_id = submit(queue, "test_sleep", seconds=1)
+    wait_for(queue, job_id, lambda job: job.status is JobStatus.RUNNING)
+    worker.stop()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert queue.get_job(job_id).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_a_drain_past_its_deadline_releases_the_task(settings: Settings, queue: Queue) -> None:
+    settings = settings.model_copy(update={"drain_seconds": 0.3})
+    worker = Worker(settings, queue, Executor(settings))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    job_id = submit(queue, "test_sleep", seconds=60)
+    wait_for(queue, job_id, lambda job: job.status is JobStatus.RUNNING)
+    started = time.monotonic()
+    worker.stop()
+    thread.join(20)
+    assert not thread.is_alive() and time.monotonic() - started < 5
+    [task] = queue.job_tasks(job_id)
+    assert task.status is TaskStatus.QUEUED and task.attempts == 0
