@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,17 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.dialect = self.engine.dialect.name
+        # SQLite has one writer. Threads of this process queue on a lock, in order, instead of
+        # in SQLite's busy handler, which sleeps in growing steps and makes latency spiky.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
-        with self._connect() as connection, connection.execution_options(**{_WRITE: True}).begin():
+        with (
+            self._write_lock,
+            self._connect() as connection,
+            connection.execution_options(**{_WRITE: True}).begin(),
+        ):
             yield connection
 
     @contextmanager
