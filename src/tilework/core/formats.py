@@ -36,10 +36,6 @@ class OutputFormat(StrEnum):
         return "jpg" if self is OutputFormat.JPEG else self.value
 
     @property
-    def media_type(self) -> str:
-        return f"image/{self.value}"
-
-    @property
     def has_alpha(self) -> bool:
         return self is not OutputFormat.JPEG
 

@@ -117,10 +117,6 @@ class Queue:
             )
             return self._lock_job(conn, job_id)
 
-    def queued_tasks(self) -> int:
-        with self.db.read() as conn:
-            return self._queued_tasks(conn)
-
     # --- the worker's side ----------------------------------------------------------------
 
     def claim(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedTask]:

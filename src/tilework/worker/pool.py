@@ -36,9 +36,6 @@ class WorkerPool:
         self._processes: list[BaseProcess] = []
         self._stopping = threading.Event()
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._processes if p.pid is not None and p.is_alive()]
-
     def start(self) -> None:
         self._processes = [self._spawn() for _ in range(self.count)]
         log.info("pool_started", workers=self.count)
