@@ -49,7 +49,7 @@ async def upload(
                 ErrorCode.UNSUPPORTED_FORMAT,
                 "the upload is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF image",
             )
-        stored = await run_in_threadpool(state.objects.put_file, upload_key(digest), staged)
+        stored = await run_in_threadpool(state.objects.put_file, upload_key(digest), staged, digest)
     finally:
         staged.unlink(missing_ok=True)
     url = state.objects.url(stored.key, state.settings.signed_url_seconds)

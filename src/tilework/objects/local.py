@@ -32,7 +32,7 @@ class LocalObjectStore:
             )
         return path
 
-    def put_file(self, key: str, path: Path) -> ObjectInfo:
+    def put_file(self, key: str, path: Path, sha256: str | None = None) -> ObjectInfo:
         target = self.path_of(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         staged = self.scratch_dir() / f"{os.getpid()}-{target.name}.{os.urandom(6).hex()}"
@@ -40,7 +40,7 @@ class LocalObjectStore:
             os.replace(path, staged)
         else:
             _copy(path, staged)
-        digest, size = _hash(staged)
+        digest, size = (sha256, staged.stat().st_size) if sha256 else _hash(staged)
         _fsync(staged)
         os.replace(staged, target)
         # The rename is durable only once the directory entry itself reaches the disk.

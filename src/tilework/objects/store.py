@@ -17,8 +17,11 @@ class ObjectInfo:
 
 
 class ObjectStore(Protocol):
-    def put_file(self, key: str, path: Path) -> ObjectInfo:
-        """Store the file at ``path`` under ``key`` atomically, consuming the file."""
+    def put_file(self, key: str, path: Path, sha256: str | None = None) -> ObjectInfo:
+        """Store the file at ``path`` under ``key`` atomically, consuming the file.
+
+        A caller that already hashed the bytes passes ``sha256`` to spare a second read.
+        """
         ...
 
     def readable(self, key: str) -> AbstractContextManager[Path]:
