@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -q -e ".[dev]"
+	$(BIN)/uv pip install --python $(BIN)/python -q -e ".[dev,models]"
 	touch $(STAMP)
 
 run: install

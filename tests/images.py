@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import distribution
 from pathlib import Path
 
 import pyvips
@@ -76,4 +77,11 @@ def huge_header_png(path: Path, width: int, height: int) -> Path:
     # A few kilobytes of zeros compress to a few bytes: the decoder would expand them forever.
     data = chunk(b"IDAT", zlib.compress(b"\x00" * 4096, 9))
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + data + chunk(b"IEND", b""))
+    return path
+
+
+def natural_photo(path: Path, width: int, height: int, left: int = 40, top: int = 40) -> Path:
+    """A crop of a real photograph (scikit-image's astronaut, read as a file, never imported)."""
+    source = distribution("scikit-image").locate_file("skimage/data/astronaut.png")
+    pyvips.Image.new_from_file(str(source)).crop(left, top, width, height).write_to_file(str(path))
     return path

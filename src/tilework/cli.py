@@ -126,7 +126,40 @@ def submit(
     ] = None,
 ) -> None:
     """Submit a job; by default wait for it, showing progress, and download its outputs."""
-    params = _parse_params(param or [])
+    _run_job(operation, image, _parse_params(param or []), wait, output, idempotency_key)
+
+
+@app.command()
+def upscale(
+    image: Annotated[str, typer.Argument(help="A local file (uploaded) or an http(s) URL.")],
+    scale: Annotated[int, typer.Option("--scale", "-s", help="Integer factor, 2 to 32.")] = 4,
+    model: Annotated[
+        str, typer.Option(help="animevideov3, x4plus, x4plus-anime or lanczos.")
+    ] = "animevideov3",
+    format: Annotated[str, typer.Option(help="png, jpeg, webp, tiff or avif.")] = "png",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="More key=value params.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for the job and download outputs.")
+    ] = True,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File or directory for the output.")
+    ] = None,
+) -> None:
+    """Upscale an image (tiled, multi-pass super-resolution), showing stage, tiles and ETA."""
+    params = {"scale": scale, "model": model, "format": format, **_parse_params(param or [])}
+    _run_job("upscale", image, params, wait, output, None)
+
+
+def _run_job(
+    operation: str,
+    image: str,
+    params: dict[str, Any],
+    wait: bool,
+    output: Path | None,
+    idempotency_key: str | None,
+) -> None:
     with _client() as client:
         source = _input_of(client, image)
         job = _call(

@@ -145,7 +145,7 @@ def test_non_images_are_unsupported(run: Run, tmp_path: Path) -> None:
 
 def test_oversized_output_is_refused(run: Run, tmp_path: Path) -> None:
     with pytest.raises(TileworkError) as caught:
-        run(images.photo(tmp_path / "p.jpg", 100, 10), width=60000)
+        run(images.photo(tmp_path / "p.jpg", 100, 50), width=65000)  # 2.1 gigapixels
     assert caught.value.code is ErrorCode.VALIDATION_FAILED
 
 

@@ -15,13 +15,15 @@ from tests import images
 from tests.server import ServerProcess
 
 
-def running_task(home: Path, job_id: str, timeout: float = 30) -> tuple[int, int]:
+def running_task(home: Path, job_id: str, timeout: float = 30, kind: str = "%") -> tuple[int, int]:
     """(task id, pid of the worker holding it), read from the job database itself."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with sqlite3.connect(home / "tilework.db", timeout=10) as db:
             row = db.execute(
-                "SELECT id, worker_id FROM tasks WHERE job_id = ? AND status = 'running'", (job_id,)
+                "SELECT id, worker_id FROM tasks"
+                " WHERE job_id = ? AND status = 'running' AND kind LIKE ?",
+                (job_id, kind),
             ).fetchone()
         if row:
             return row[0], int(row[1].rsplit(":", 1)[1])

@@ -12,6 +12,8 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JsonDict
 from tilework.objects.keys import job_output_key
 from tilework.ops.base import SingleTaskOperation, TaskContext
+from tilework.ops.upscale.operation import Upscale
+from tilework.ops.upscale.params import UpscaleParams
 
 
 class FlakyParams(BaseModel):
@@ -74,4 +76,24 @@ class Sleep(SingleTaskOperation[SleepParams]):
         return {"outputs": [output]}
 
 
-operations = [Flaky(), Crash(), Sleep()]
+class BrokenTilesParams(UpscaleParams):
+    broken_tiles: list[int] = Field(default_factory=list)
+
+
+class BrokenTiles(Upscale):
+    """``upscale`` whose tiles in ``broken_tiles`` always fail (their lanczos fallback works)."""
+
+    name = "test_broken_tiles"
+    Params = BrokenTilesParams  # type: ignore[assignment]
+
+    def run(self, ctx: TaskContext[UpscaleParams]) -> JsonDict:
+        params = ctx.params
+        assert isinstance(params, BrokenTilesParams)
+        payload = ctx.task.payload
+        broken = payload.get("index") in params.broken_tiles
+        if ctx.task.kind == "tile" and broken and not payload.get("fallback"):
+            raise TileworkError(ErrorCode.PIPELINE_ERROR, f"tile {payload['index']} broke")
+        return super().run(ctx)
+
+
+operations = [Flaky(), Crash(), Sleep(), BrokenTiles()]

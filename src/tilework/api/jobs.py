@@ -88,6 +88,7 @@ def _new_job(state: ApiState, body: schemas.JobCreate, idempotency_key: str | No
             f"no uploaded object {source['key']!r}",
             {"errors": [{"field": "input.key", "message": "not found"}]},
         )
+    operation.admit(params, source, state.objects, state.settings)
     params_json = params.model_dump(mode="json")
     return NewJob(
         operation=body.operation,

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from tilework.core.errors import TileworkError
 
 JsonDict = dict[str, Any]
 
@@ -120,6 +123,12 @@ class Planner(Protocol):
     def plan(
         self, job: JobRecord, stage: int, previous: list[TaskRecord]
     ) -> NextStage | Finished: ...
+
+    def substitute(
+        self, job: JobRecord, task: TaskRecord, error: TileworkError
+    ) -> PlannedTask | None:
+        """What runs instead of a task that is out of attempts; None fails the job."""
+        ...
 
 
 @dataclass(frozen=True)

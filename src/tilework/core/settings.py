@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=0, description="Worker processes."
     )
+    model_threads: int = Field(
+        0, ge=0, description="Threads per super-resolution run; 0 means cores / workers."
+    )
     secret_key: SecretStr | None = Field(
         None, description="HMAC key for signed URLs; generated under home if unset."
     )
@@ -51,7 +54,7 @@ class Settings(BaseSettings):
         200 * 1024 * 1024, ge=1, description="Largest accepted upload or download, in bytes."
     )
     max_output_pixels: int = Field(
-        100_000_000, ge=1, description="Largest resize output, in pixels."
+        1_000_000_000, ge=1, description="Largest output of any operation, in pixels."
     )
     download_timeout: float = Field(
         30.0, gt=0, description="Total deadline for fetching an input URL, seconds."
@@ -81,6 +84,12 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(False, description="Log JSON lines instead of key=value lines.")
+
+    @cached_property
+    def resolved_model_threads(self) -> int:
+        if self.model_threads:
+            return self.model_threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from tilework.core.errors import TileworkError
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
@@ -55,10 +56,20 @@ class Operation(Generic[P]):
     def validate(self, params: JsonDict) -> P:
         return self.Params.model_validate(params)
 
+    def admit(self, params: P, source: JsonDict, objects: ObjectStore, settings: Settings) -> None:
+        """Refuse at submit, with a ``TileworkError``, a job that cannot succeed. Must be quick:
+        it runs on the request path (reading an uploaded image's header is the most it may do)."""
+
     def plan(
         self, job: JobRecord, params: P, stage: int, previous: list[TaskRecord]
     ) -> NextStage | Finished:
         raise NotImplementedError
+
+    def substitute(
+        self, job: JobRecord, params: P, task: TaskRecord, error: TileworkError
+    ) -> PlannedTask | None:
+        """A task to run in place of one that is out of attempts, or None to fail the job."""
+        return None
 
     def run(self, ctx: TaskContext[P]) -> JsonDict:
         """Do one task's work; return its JSON result. Runs in a worker's child process."""

@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.jobs import Finished, JobRecord, NextStage, TaskRecord
+from tilework.core.jobs import Finished, JobRecord, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
 from tilework.ops.base import Operation
 
@@ -47,6 +47,12 @@ class Registry:
     def plan(self, job: JobRecord, stage: int, previous: list[TaskRecord]) -> NextStage | Finished:
         operation = self.get(job.operation)
         return operation.plan(job, operation.validate(job.params), stage, previous)
+
+    def substitute(
+        self, job: JobRecord, task: TaskRecord, error: TileworkError
+    ) -> PlannedTask | None:
+        operation = self.get(job.operation)
+        return operation.substitute(job, operation.validate(job.params), task, error)
 
 
 def _module_operations(module_name: str) -> list[AnyOperation]:

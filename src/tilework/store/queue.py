@@ -211,7 +211,7 @@ class Queue:
             )
             self._settle_failed_task(conn, task, error, retry)
             if not retry and not job.status.terminal:
-                self._end_job(conn, job.id, JobStatus.FAILED, error.code, error.message)
+                self._give_up(conn, job, task, error)
             return True
 
     def release(self, task_id: int, worker_id: str) -> bool:
@@ -263,7 +263,33 @@ class Queue:
         # A lost worker is retried at once: the lease has already been a delay.
         self._settle_failed_task(conn, task, error, retry, delay=0.0)
         if not retry and not job.status.terminal:
+            self._give_up(conn, job, task, error)
+
+    def _give_up(
+        self, conn: sa.Connection, job: JobRecord, task: TaskRecord, error: TileworkError
+    ) -> None:
+        """A task is out of attempts: run its operation's substitute in its place, or fail."""
+        try:
+            substitute = self.planner.substitute(job, task, error)
+        except TileworkError as planning:
+            substitute, error = None, planning
+        if substitute is None:
             self._end_job(conn, job.id, JobStatus.FAILED, error.code, error.message)
+            return
+        # The same row, fresh attempts: the stage's count of open tasks does not change, and
+        # the original error stays on the row for the record.
+        conn.execute(
+            tasks.update()
+            .where(tasks.c.id == task.id)
+            .values(
+                kind=substitute.kind,
+                payload=substitute.payload,
+                status=TaskStatus.QUEUED.value,
+                attempts=0,
+                run_after=time.time(),
+                completed_at=None,
+            )
+        )
 
     def _settle_failed_task(
         self,

@@ -34,9 +34,13 @@ class Executor:
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
 
-    def submit(self, claimed: ClaimedTask) -> None:
+    def ensure_started(self) -> None:
+        """Start the child now if it is not running, so its imports do not delay a task."""
         if self._process is None or not self._process.is_alive():
             self._start()
+
+    def submit(self, claimed: ClaimedTask) -> None:
+        self.ensure_started()
         assert self._conn is not None
         self._conn.send(claimed)
 

@@ -46,6 +46,7 @@ class Worker:
 
     def run(self) -> None:
         log.info("worker_started", worker_id=self.worker_id)
+        self.executor.ensure_started()
         idle = POLL_MIN_SECONDS
         while self._drain_until is None:
             try:

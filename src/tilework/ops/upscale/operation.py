@@ -1,0 +1,123 @@
+"""``upscale``: tiled multi-pass super-resolution, or one streaming lanczos resample.
+
+A neural upscale runs as three queue stages: ``prepare`` (one task: check and cut the source
+into overlapping tiles), the tiles (one task per tile, each through every network pass to the
+final scale) and ``stitch`` (one task: blend and encode the output in strips).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
+from tilework.core.settings import Settings
+from tilework.imaging.decode import probe
+from tilework.imaging.superres import MODELS, weight_files
+from tilework.objects.store import ObjectStore
+from tilework.ops.base import Operation, TaskContext
+from tilework.ops.upscale.params import TileFailure, UpscaleParams, check_output
+from tilework.ops.upscale.work import grid_of, lanczos, prepare, stitch, upscale_tile
+
+PREPARE, TILES, STITCH, FINISH = range(4)
+
+
+class Upscale(Operation[UpscaleParams]):
+    name = "upscale"
+    Params = UpscaleParams
+
+    def stages(self, params: UpscaleParams) -> list[str]:
+        passes = params.passes
+        if not params.neural:
+            return [f"lanczos ×{params.scale}"]
+        steps = " ".join(f"×{factor}" for factor in passes.factors)
+        if passes.resample != 1:
+            steps += f" lanczos ×{passes.resample:.3g}"
+        return ["prepare", f"tiles: {params.model.value} {steps}", "stitch"]
+
+    def admit(
+        self, params: UpscaleParams, source: JsonDict, objects: ObjectStore, settings: Settings
+    ) -> None:
+        """Refuse at submit what cannot succeed: a missing model, an output too large."""
+        if params.neural:
+            for factor in set(params.passes.factors):
+                weight_files(MODELS[params.model.value], factor)
+        if "key" in source:  # an uploaded input: its header is local and cheap to read
+            with objects.readable(source["key"]) as path:
+                header = probe(path, settings.max_input_pixels)
+            check_output(params, header.width, header.height, settings.max_output_pixels)
+
+    def plan(
+        self, job: JobRecord, params: UpscaleParams, stage: int, previous: list[TaskRecord]
+    ) -> NextStage | Finished:
+        if not params.neural:
+            if stage == 0:
+                return NextStage([PlannedTask("lanczos")])
+            return Finished(_result(previous[0])["outputs"])
+        if stage == PREPARE:
+            return NextStage([PlannedTask("prepare")])
+        if stage == TILES:
+            return NextStage(_tile_tasks(params, _result(previous[0])))
+        if stage == STITCH:
+            degraded = _degraded(previous)
+            layout = previous[0].payload["layout"]
+            return NextStage([PlannedTask("stitch", {"layout": layout, "degraded": degraded})])
+        stitched = previous[0]
+        warnings = [
+            f"tile {index} failed and was rendered with lanczos instead"
+            for index in stitched.payload["degraded"]
+        ]
+        return Finished(_result(stitched)["outputs"], warnings)
+
+    def substitute(
+        self, job: JobRecord, params: UpscaleParams, task: TaskRecord, error: TileworkError
+    ) -> PlannedTask | None:
+        """With ``on_tile_failure=fallback``, a tile out of attempts is rendered with lanczos."""
+        if task.kind != "tile" or params.on_tile_failure is not TileFailure.FALLBACK:
+            return None
+        if task.payload.get("fallback"):
+            return None
+        reason = f"{error.code.value}: {error.message}"
+        return PlannedTask("tile", {**task.payload, "fallback": True, "reason": reason})
+
+    def run(self, ctx: TaskContext[UpscaleParams]) -> JsonDict:
+        kind = ctx.task.kind
+        if kind == "tile":
+            return upscale_tile(ctx, fallback=bool(ctx.task.payload.get("fallback")))
+        if kind == "prepare":
+            return prepare(ctx)
+        if kind == "stitch":
+            return stitch(ctx, ctx.task.payload["layout"])
+        if kind == "lanczos":
+            return lanczos(ctx)
+        raise TileworkError(ErrorCode.PIPELINE_ERROR, f"upscale has no task kind {kind!r}")
+
+
+def _result(task: TaskRecord) -> dict[str, Any]:
+    return dict(task.result or {})
+
+
+def _tile_tasks(params: UpscaleParams, layout: JsonDict) -> list[PlannedTask]:
+    grid = grid_of(params, int(layout["width"]), int(layout["height"]))
+    return [
+        PlannedTask("tile", {"index": tile.index, "size": list(tile.box[2:]), "layout": layout})
+        for tile in grid.tiles
+    ]
+
+
+def _degraded(tiles: list[TaskRecord]) -> list[int]:
+    """Indices of tiles that fell back to lanczos; more than half of them fails the job."""
+    fallen = [task for task in tiles if _result(task).get("fallback")]
+    if 2 * len(fallen) > len(tiles):
+        first = fallen[0]
+        code = ErrorCode(first.error_code) if first.error_code else ErrorCode.PIPELINE_ERROR
+        raise TileworkError(
+            code,
+            f"{len(fallen)} of {len(tiles)} tiles failed (more than half); first: "
+            f"{first.payload.get('reason', 'unknown error')}",
+            {"degraded": [int(task.payload["index"]) for task in fallen]},
+        )
+    return [int(task.payload["index"]) for task in fallen]
+
+
+operation = Upscale()

@@ -1,0 +1,203 @@
+"""What each ``upscale`` task does: prepare (cut tiles), tile (every pass), stitch, lanczos."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import numpy as np
+import pyvips
+
+from tilework.core.formats import OutputFormat
+from tilework.core.jobs import JsonDict
+from tilework.imaging.decode import pipeline_error, probe
+from tilework.imaging.encode import normalize, save
+from tilework.imaging.stitch import stitched_image
+from tilework.imaging.superres import Pixels, network
+from tilework.imaging.tiles import Tile, TileGrid
+from tilework.objects.keys import job_output_key
+from tilework.ops.base import TaskContext
+from tilework.ops.inputs import local_input
+from tilework.ops.upscale.params import UpscaleParams, check_output
+from tilework.ops.upscale.passes import Passes
+
+TILE_PNG_COMPRESSION = 1  # tiles are intermediates: fast to write beats small
+
+
+def tile_input_key(job_id: str, index: int) -> str:
+    return job_output_key(job_id, f"tiles/in/{index}.png")
+
+
+def tile_output_key(job_id: str, index: int) -> str:
+    return job_output_key(job_id, f"tiles/out/{index}.png")
+
+
+@contextmanager
+def _scratch_file(ctx: TaskContext[UpscaleParams], suffix: str) -> Iterator[Path]:
+    path = ctx.scratch / f"upscale-{os.getpid()}-{os.urandom(6).hex()}{suffix}"
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def grid_of(params: UpscaleParams, width: int, height: int) -> TileGrid:
+    return TileGrid.cover(width, height, params.tile_side, params.tile_overlap)
+
+
+# --- prepare --------------------------------------------------------------------------------
+
+
+def prepare(ctx: TaskContext[UpscaleParams]) -> JsonDict:
+    """Check the input, normalise it to 8-bit sRGB (alpha kept) and store each padded tile."""
+    params = ctx.params
+    with local_input(ctx) as source:
+        with ctx.step("probe"):
+            header = probe(source, ctx.settings.max_input_pixels)
+            check_output(params, header.width, header.height, ctx.settings.max_output_pixels)
+        with ctx.step("cut_tiles"):
+            try:
+                # Random access: tiles are cropped in any order. The source is the small end
+                # of an upscale, and libvips decodes it to disk past its memory threshold.
+                image = _normalized(pyvips.Image.new_from_file(str(source), fail_on="truncated"))
+                grid = grid_of(params, image.width, image.height)
+                for tile in grid.tiles:
+                    _store_tile_input(ctx, image, tile)
+            except pyvips.Error as exc:
+                raise pipeline_error(exc) from exc
+    return {"width": image.width, "height": image.height, "bands": image.bands, "tiles": len(grid)}
+
+
+def _normalized(image: pyvips.Image) -> pyvips.Image:
+    image = image.autorot()
+    if image.interpretation != "srgb" or image.format != "uchar" or image.bands < 3:
+        image = image.colourspace("srgb")
+    image = image.cast("uchar") if image.format != "uchar" else image
+    return image[:4] if image.bands > 4 else image
+
+
+def _store_tile_input(ctx: TaskContext[UpscaleParams], image: pyvips.Image, tile: Tile) -> None:
+    with _scratch_file(ctx, ".png") as path:
+        image.crop(*tile.box).write_to_file(
+            str(path), compression=TILE_PNG_COMPRESSION, keep="none"
+        )
+        ctx.objects.put_file(tile_input_key(ctx.job_id, tile.index), path)
+
+
+# --- tile -----------------------------------------------------------------------------------
+
+
+def upscale_tile(ctx: TaskContext[UpscaleParams], fallback: bool = False) -> JsonDict:
+    """Run one padded tile through every pass to the final scale and store it."""
+    params, index = ctx.params, int(ctx.task.payload["index"])
+    width, height = (int(v) for v in ctx.task.payload["size"])
+    passes = Passes((), float(params.scale)) if fallback else params.passes
+    with ctx.objects.readable(tile_input_key(ctx.job_id, index)) as source:
+        image = pyvips.Image.new_from_file(str(source), fail_on="truncated")
+        rgb, alpha = _pixels(image[:3]), image[3] if image.bands == 4 else None
+    with ctx.step("fallback_tile" if fallback else "model"):
+        for factor in passes.factors:
+            net = network(params.model.value, factor, ctx.settings.resolved_model_threads)
+            rgb = net.upscale(rgb)
+    with ctx.step("encode_tile"):
+        out = _exact(_image(rgb), width * params.scale, height * params.scale)
+        if alpha is not None:  # alpha is a mask, not a picture: lanczos is right for it
+            out = out.bandjoin(_exact(alpha, out.width, out.height))
+        with _scratch_file(ctx, ".png") as path:
+            out.write_to_file(str(path), compression=TILE_PNG_COMPRESSION, keep="none")
+            stored = ctx.objects.put_file(tile_output_key(ctx.job_id, index), path)
+    return {"index": index, "key": stored.key, "fallback": fallback}
+
+
+def _pixels(image: pyvips.Image) -> Pixels:
+    data = image.write_to_memory()
+    return np.frombuffer(data, dtype=np.uint8).reshape(image.height, image.width, image.bands)
+
+
+def _image(rgb: Pixels) -> pyvips.Image:
+    height, width, bands = rgb.shape
+    image = pyvips.Image.new_from_memory(
+        np.ascontiguousarray(rgb).data, width, height, bands, "uchar"
+    )
+    return image.copy(interpretation="srgb")
+
+
+def _exact(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
+    """Lanczos-resample to exactly ``width`` × ``height`` (a no-op when already there)."""
+    if (image.width, image.height) == (width, height):
+        return image
+    resized = image.resize(width / image.width, vscale=height / image.height, kernel="lanczos3")
+    # Rounding can leave the result a pixel short or long; pad by copying the edge, or crop.
+    if (resized.width, resized.height) != (width, height):
+        resized = resized.embed(0, 0, width, height, extend="copy")
+    return resized
+
+
+# --- stitch ---------------------------------------------------------------------------------
+
+
+def stitch(ctx: TaskContext[UpscaleParams], layout: JsonDict) -> JsonDict:
+    """Blend every stored tile into the output, strip by strip, and store the encoded file."""
+    params = ctx.params
+    grid = grid_of(params, int(layout["width"]), int(layout["height"]))
+    bands = int(layout["bands"])
+
+    def open_tile(tile: Tile) -> AbstractContextManager[Path]:
+        return ctx.objects.readable(tile_output_key(ctx.job_id, tile.index))
+
+    with _scratch_file(ctx, f".{params.format.extension}") as target:
+        with ctx.step("stitch"):
+            stream = stitched_image(grid, params.scale, bands, open_tile)
+            try:
+                save(normalize(stream.image, params.format), target, params.format, params.quality)
+            except pyvips.Error as exc:
+                stream.check()
+                raise pipeline_error(exc) from exc
+            stream.check()
+        width, height = grid.width * params.scale, grid.height * params.scale
+        return _store_output(ctx, target, width, height)
+
+
+def _store_output(
+    ctx: TaskContext[UpscaleParams], target: Path, width: int, height: int
+) -> JsonDict:
+    fmt: OutputFormat = ctx.params.format
+    with ctx.step("store"):
+        stored = ctx.objects.put_file(job_output_key(ctx.job_id, f"output.{fmt.extension}"), target)
+    output = {
+        "name": "output",
+        "key": stored.key,
+        "width": width,
+        "height": height,
+        "format": fmt.value,
+        "bytes": stored.bytes,
+        "sha256": stored.sha256,
+    }
+    return {"outputs": [output]}
+
+
+# --- lanczos --------------------------------------------------------------------------------
+
+
+def lanczos(ctx: TaskContext[UpscaleParams]) -> JsonDict:
+    """One streaming libvips pipeline: decode, resample, encode. No tiles are needed."""
+    params = ctx.params
+    with local_input(ctx) as source:
+        with ctx.step("probe"):
+            header = probe(source, ctx.settings.max_input_pixels)
+            check_output(params, header.width, header.height, ctx.settings.max_output_pixels)
+        with _scratch_file(ctx, f".{params.format.extension}") as target:
+            with ctx.step("lanczos"):
+                try:
+                    image = pyvips.Image.new_from_file(
+                        str(source), access="sequential", fail_on="truncated"
+                    )
+                    if image.get_typeof("orientation") and image.get("orientation") != 1:
+                        image = image.autorot()
+                    image = image.resize(params.scale, kernel="lanczos3")
+                    save(normalize(image, params.format), target, params.format, params.quality)
+                except pyvips.Error as exc:
+                    raise pipeline_error(exc) from exc
+            return _store_output(ctx, target, image.width, image.height)
