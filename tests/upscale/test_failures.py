@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.images import natural_photo
 from tests.upscale.conftest import Inline
-from tilework.core.jobs import JobStatus
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import JobStatus, NewJob
+from tilework.imaging import superres
 from tilework.store.schema import tasks
 
 
@@ -14,8 +18,6 @@ def submit_broken(inline: Inline, tmp_path: Path, broken: list[int], **params: o
     key = inline.upload(natural_photo(tmp_path / "photo.png", 64, 64))
     operation = inline.registry.get("test_broken_tiles")
     valid = operation.validate({"scale": 2, "tile": 32, "broken_tiles": broken, **params})
-    from tilework.core.jobs import NewJob
-
     new = NewJob(operation.name, valid.model_dump(mode="json"), {"key": key}, ["x"])
     return inline.queue.create_job(new)[0].id
 
@@ -53,3 +55,16 @@ def test_fallback_still_fails_when_more_than_half_the_tiles_fell_back(
     assert job.status is JobStatus.FAILED
     assert job.error_code == "pipeline_error"
     assert "3 of 4 tiles failed" in (job.error_message or "")
+
+
+def test_a_model_that_is_not_installed_is_refused_at_submit(
+    inline: Inline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = inline.upload(natural_photo(tmp_path / "photo.png", 32, 32))
+    monkeypatch.setattr(superres, "WEIGHTS_DISTRIBUTION", "realesrgan-weights-that-are-not-here")
+    with pytest.raises(TileworkError) as refused:
+        inline.submit(key, model="x4plus")
+    assert refused.value.code is ErrorCode.VALIDATION_FAILED
+    assert "not installed" in refused.value.message
+    assert refused.value.details["errors"][0]["field"] == "params.model"
+    inline.submit(key, model="lanczos")  # needs no weights
