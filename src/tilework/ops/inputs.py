@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,14 +26,11 @@ def local_input(ctx: TaskContext[Any]) -> Iterator[Path]:
         with ctx.objects.readable(ctx.input["key"]) as path:
             yield path
         return
-    target = ctx.scratch / f"input-{os.getpid()}-{os.urandom(6).hex()}"
-    try:
+    with ctx.scratch_file() as target:
         download(
             ctx.input["url"], target, ctx.settings.max_upload_bytes, ctx.settings.download_timeout
         )
         yield target
-    finally:
-        target.unlink(missing_ok=True)
 
 
 def download(url: str, target: Path, max_bytes: int, deadline_seconds: float) -> int:

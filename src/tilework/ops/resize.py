@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Self
 
@@ -15,7 +14,6 @@ from tilework.core.jobs import JsonDict
 from tilework.imaging.decode import pipeline_error, probe
 from tilework.imaging.encode import normalize, save
 from tilework.imaging.resize import Fit, output_size, thumbnail
-from tilework.objects.keys import job_output_key
 from tilework.ops.base import SingleTaskOperation, TaskContext
 from tilework.ops.inputs import local_input
 
@@ -46,10 +44,7 @@ class Resize(SingleTaskOperation[ResizeParams]):
 
     def run(self, ctx: TaskContext[ResizeParams]) -> JsonDict:
         params = ctx.params
-        target = (
-            ctx.scratch / f"resize-{os.getpid()}-{os.urandom(6).hex()}.{params.format.extension}"
-        )
-        try:
+        with ctx.scratch_file(f".{params.format.extension}") as target:
             with local_input(ctx) as source:
                 with ctx.step("probe"):
                     header = probe(source, ctx.settings.max_input_pixels)
@@ -57,21 +52,7 @@ class Resize(SingleTaskOperation[ResizeParams]):
                 _check_output(width, height, ctx.settings.max_output_pixels)
                 with ctx.step("resize"):  # decode, shrink and encode all happen while saving
                     _render(source, target, params)
-            with ctx.step("store"):
-                key = job_output_key(ctx.job_id, f"output.{params.format.extension}")
-                stored = ctx.objects.put_file(key, target)
-        finally:
-            target.unlink(missing_ok=True)
-        output = {
-            "name": "output",
-            "key": stored.key,
-            "width": width,
-            "height": height,
-            "format": params.format.value,
-            "bytes": stored.bytes,
-            "sha256": stored.sha256,
-        }
-        return {"outputs": [output]}
+            return {"outputs": [ctx.store_output(target, params.format, width, height)]}
 
 
 def _render(source: Path, target: Path, params: ResizeParams) -> None:

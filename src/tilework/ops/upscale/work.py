@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 import pyvips
 
-from tilework.core.formats import OutputFormat
 from tilework.core.jobs import JsonDict
 from tilework.imaging.decode import pipeline_error, probe
 from tilework.imaging.encode import normalize, save
@@ -34,15 +31,6 @@ def tile_output_key(job_id: str, index: int) -> str:
     return job_output_key(job_id, f"tiles/out/{index}.png")
 
 
-@contextmanager
-def _scratch_file(ctx: TaskContext[UpscaleParams], suffix: str) -> Iterator[Path]:
-    path = ctx.scratch / f"upscale-{os.getpid()}-{os.urandom(6).hex()}{suffix}"
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
-
-
 def grid_of(params: UpscaleParams, width: int, height: int) -> TileGrid:
     return TileGrid.cover(width, height, params.tile_side, params.tile_overlap)
 
@@ -54,9 +42,7 @@ def prepare(ctx: TaskContext[UpscaleParams]) -> JsonDict:
     """Check the input, normalise it to 8-bit sRGB (alpha kept) and store each padded tile."""
     params = ctx.params
     with local_input(ctx) as source:
-        with ctx.step("probe"):
-            header = probe(source, ctx.settings.max_input_pixels)
-            check_output(params, header.width, header.height, ctx.settings.max_output_pixels)
+        _check_input(ctx, source)
         with ctx.step("cut_tiles"):
             try:
                 # Random access: tiles are cropped in any order. The source is the small end
@@ -70,6 +56,13 @@ def prepare(ctx: TaskContext[UpscaleParams]) -> JsonDict:
     return {"width": image.width, "height": image.height, "bands": image.bands, "tiles": len(grid)}
 
 
+def _check_input(ctx: TaskContext[UpscaleParams], source: Path) -> None:
+    """The pixel limit from the header, and the output limits (URL inputs meet them here)."""
+    with ctx.step("probe"):
+        header = probe(source, ctx.settings.max_input_pixels)
+        check_output(ctx.params, header.width, header.height, ctx.settings.max_output_pixels)
+
+
 def _normalized(image: pyvips.Image) -> pyvips.Image:
     image = image.autorot()
     if image.interpretation != "srgb" or image.format != "uchar" or image.bands < 3:
@@ -79,7 +72,7 @@ def _normalized(image: pyvips.Image) -> pyvips.Image:
 
 
 def _store_tile_input(ctx: TaskContext[UpscaleParams], image: pyvips.Image, tile: Tile) -> None:
-    with _scratch_file(ctx, ".png") as path:
+    with ctx.scratch_file(".png") as path:
         image.crop(*tile.box).write_to_file(
             str(path), compression=TILE_PNG_COMPRESSION, keep="none"
         )
@@ -105,7 +98,7 @@ def upscale_tile(ctx: TaskContext[UpscaleParams], fallback: bool = False) -> Jso
         out = _exact(_image(rgb), width * params.scale, height * params.scale)
         if alpha is not None:  # alpha is a mask, not a picture: lanczos is right for it
             out = out.bandjoin(_exact(alpha, out.width, out.height))
-        with _scratch_file(ctx, ".png") as path:
+        with ctx.scratch_file(".png") as path:
             out.write_to_file(str(path), compression=TILE_PNG_COMPRESSION, keep="none")
             stored = ctx.objects.put_file(tile_output_key(ctx.job_id, index), path)
     return {"index": index, "key": stored.key, "fallback": fallback}
@@ -147,7 +140,7 @@ def stitch(ctx: TaskContext[UpscaleParams], layout: JsonDict) -> JsonDict:
     def open_tile(tile: Tile) -> AbstractContextManager[Path]:
         return ctx.objects.readable(tile_output_key(ctx.job_id, tile.index))
 
-    with _scratch_file(ctx, f".{params.format.extension}") as target:
+    with ctx.scratch_file(f".{params.format.extension}") as target:
         with ctx.step("stitch"):
             stream = stitched_image(grid, params.scale, bands, open_tile)
             try:
@@ -157,25 +150,7 @@ def stitch(ctx: TaskContext[UpscaleParams], layout: JsonDict) -> JsonDict:
                 raise pipeline_error(exc) from exc
             stream.check()
         width, height = grid.width * params.scale, grid.height * params.scale
-        return _store_output(ctx, target, width, height)
-
-
-def _store_output(
-    ctx: TaskContext[UpscaleParams], target: Path, width: int, height: int
-) -> JsonDict:
-    fmt: OutputFormat = ctx.params.format
-    with ctx.step("store"):
-        stored = ctx.objects.put_file(job_output_key(ctx.job_id, f"output.{fmt.extension}"), target)
-    output = {
-        "name": "output",
-        "key": stored.key,
-        "width": width,
-        "height": height,
-        "format": fmt.value,
-        "bytes": stored.bytes,
-        "sha256": stored.sha256,
-    }
-    return {"outputs": [output]}
+        return {"outputs": [ctx.store_output(target, params.format, width, height)]}
 
 
 # --- lanczos --------------------------------------------------------------------------------
@@ -185,10 +160,8 @@ def lanczos(ctx: TaskContext[UpscaleParams]) -> JsonDict:
     """One streaming libvips pipeline: decode, resample, encode. No tiles are needed."""
     params = ctx.params
     with local_input(ctx) as source:
-        with ctx.step("probe"):
-            header = probe(source, ctx.settings.max_input_pixels)
-            check_output(params, header.width, header.height, ctx.settings.max_output_pixels)
-        with _scratch_file(ctx, f".{params.format.extension}") as target:
+        _check_input(ctx, source)
+        with ctx.scratch_file(f".{params.format.extension}") as target:
             with ctx.step("lanczos"):
                 try:
                     image = pyvips.Image.new_from_file(
@@ -200,4 +173,4 @@ def lanczos(ctx: TaskContext[UpscaleParams]) -> JsonDict:
                     save(normalize(image, params.format), target, params.format, params.quality)
                 except pyvips.Error as exc:
                     raise pipeline_error(exc) from exc
-            return _store_output(ctx, target, image.width, image.height)
+            return {"outputs": [ctx.store_output(target, params.format, image.width, image.height)]}
