@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tilework.api.state import ApiState
+from tilework.api.submitter import Submitter
 from tilework.core.settings import Settings
 from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
@@ -25,7 +26,8 @@ def build_api_state(settings: Settings) -> ApiState:
     database = Database(settings.resolved_database_url)
     registry = Registry.load(settings)
     queue = Queue(database, registry, queue_policy(settings))
-    return ApiState(settings, database, queue, open_object_store(settings), registry)
+    objects = open_object_store(settings)
+    return ApiState(settings, database, queue, objects, registry, Submitter(queue))
 
 
 def build_worker(settings: Settings) -> Worker:

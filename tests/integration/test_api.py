@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http.server
 import threading
@@ -134,6 +135,44 @@ def test_idempotency_keys(server: ServerProcess, client: Client, photo: Path) ->
     changed = {**body, "params": {"width": 11}}
     conflict = httpx.post(f"{server.url}/v1/jobs", json=changed, headers={"Idempotency-Key": "abc"})
     assert error_of(conflict) == (409, "idempotency_conflict")
+
+
+def test_concurrent_submits_each_get_their_answer(
+    server: ServerProcess, client: Client, photo: Path
+) -> None:
+    """Submits that arrive together share a commit; each still gets its own outcome."""
+    key = client.upload(photo)["key"]
+    body = {"operation": "resize", "input": {"key": key}, "params": {"width": 12}}
+    bodies = (
+        [{**body, "idempotency_key": "together"}] * 12
+        + [{**body, "params": {"width": 13}, "idempotency_key": "together"}] * 4
+        + [{**body, "params": {"width": 5 + n}} for n in range(12)]
+        + [{**body, "params": {"width": 0}}] * 4
+    )
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            return await asyncio.gather(*(http.post("/v1/jobs", json=one) for one in bodies))
+
+    answers = asyncio.run(post_all())
+    same_key, conflicting, plain, invalid = (
+        answers[:12],
+        answers[12:16],
+        answers[16:28],
+        answers[28:],
+    )
+    assert {answer.status_code for answer in same_key + plain} == {201}
+    assert len({answer.json()["id"] for answer in same_key}) == 1
+    assert sum("Idempotent-Replayed" not in answer.headers for answer in same_key) == 1
+    assert {error_of(answer) for answer in conflicting} == {(409, "idempotency_conflict")}
+    assert {error_of(answer) for answer in invalid} == {(422, "validation_failed")}
+    assert {answer.json()["error"]["details"]["errors"][0]["field"] for answer in invalid} == {
+        "params.width"
+    }
+    made = {answer.json()["id"] for answer in same_key + plain}
+    assert len(made) == 13
+    listed = client.jobs(operation="resize", limit=200)["items"]
+    assert made <= {job["id"] for job in listed}
 
 
 def test_list_filter_and_paginate(client: Client, photo: Path) -> None:

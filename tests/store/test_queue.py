@@ -7,7 +7,16 @@ import time
 import pytest
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.jobs import JobStatus, NewJob, TaskStatus
+from tilework.core.jobs import (
+    Finished,
+    JobRecord,
+    JobStatus,
+    NewJob,
+    NextStage,
+    PlannedTask,
+    TaskRecord,
+    TaskStatus,
+)
 from tilework.store.queue import Queue, QueuePolicy
 
 WORKER = "host:1"
@@ -74,6 +83,65 @@ def test_submits_past_max_queued_are_refused(queue: Queue) -> None:
     assert caught.value.code is ErrorCode.QUEUE_FULL
     drain(small)
     small.create_job(noop_job())
+
+
+def test_a_batch_is_one_commit_with_an_outcome_per_job(queue: Queue) -> None:
+    small = Queue(queue.db, queue.planner, QueuePolicy(max_queued=4))
+    outcomes = small.create_jobs(
+        [
+            noop_job(tasks=2, key="a", digest="1"),
+            noop_job(tasks=2, key="a", digest="1"),  # same key in the same batch: same job
+            noop_job(key="a", digest="2"),  # same key, other request: refused alone
+            noop_job(tasks=2),
+            noop_job(),  # four tasks now wait: the queue is full
+        ]
+    )
+    first, replayed, conflict, second, full = outcomes
+    assert isinstance(first, tuple) and isinstance(replayed, tuple) and isinstance(second, tuple)
+    assert first[1] and not replayed[1] and second[1]
+    assert replayed[0] == first[0]
+    assert isinstance(conflict, TileworkError)
+    assert conflict.code is ErrorCode.IDEMPOTENCY_CONFLICT
+    assert isinstance(full, TileworkError) and full.code is ErrorCode.QUEUE_FULL
+    # What the batch answered is what it wrote.
+    for job, _ in (first, second):
+        assert queue.get_job(job.id) == job
+        assert [task.index for task in queue.job_tasks(job.id)] == [0, 1]
+    assert [job.id for job in queue.list_jobs()] == [second[0].id, first[0].id]
+    assert queue.create_job(noop_job(tasks=2, key="a", digest="1")) == (first[0], False)
+
+
+class ShapedPlanner:
+    """Jobs whose first stage is empty or cannot be planned: the shapes a batch writes apart."""
+
+    def plan(self, job: JobRecord, stage: int, previous: list[TaskRecord]) -> NextStage | Finished:
+        shape = job.params["shape"]
+        if shape == "unplannable":
+            raise TileworkError(ErrorCode.PIPELINE_ERROR, "no plan for this job")
+        if stage == len(job.stages):
+            return Finished(outputs=[])
+        empty = shape == "empty-first" and stage == 0
+        return NextStage([] if empty else [PlannedTask("noop", {"n": 0})])
+
+    def substitute(self, job: JobRecord, task: TaskRecord, error: TileworkError) -> None:
+        return None
+
+
+def test_a_batch_writes_rare_shapes_the_general_way(queue: Queue) -> None:
+    shaped = Queue(queue.db, ShapedPlanner(), queue.policy)
+
+    def job(shape: str) -> NewJob:
+        return NewJob("shaped", {"shape": shape}, {}, ["one", "two"], request_hash=shape)
+
+    outcomes = shaped.create_jobs([job("plain"), job("empty-first"), job("unplannable")])
+    plain, empty_first, unplannable = (outcome[0] for outcome in outcomes)  # type: ignore[index]
+    assert (plain.stage, plain.stage_tasks, plain.status) == (0, 1, JobStatus.QUEUED)
+    assert (empty_first.stage, empty_first.stage_tasks) == (1, 1)
+    assert [task.stage for task in shaped.job_tasks(empty_first.id)] == [1]
+    assert unplannable.status is JobStatus.FAILED
+    assert unplannable.error_code == ErrorCode.PIPELINE_ERROR.value
+    for made in (plain, empty_first, unplannable):
+        assert shaped.get_job(made.id) == made
 
 
 def test_failures_retry_after_a_delay_then_fail_the_job_with_the_code(queue: Queue) -> None:

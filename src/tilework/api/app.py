@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from tilework import __version__
@@ -11,7 +14,13 @@ from tilework.api.state import ApiState
 
 
 def create_app(state: ApiState) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.submitter.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tilework",
         version=__version__,
         summary="Asynchronous image jobs: submit, poll, fetch results.",

@@ -31,7 +31,7 @@ MAX_PAGE = 200
         503: {"model": schemas.ErrorBody},
     },
 )
-def create_job(
+async def create_job(
     body: schemas.JobCreate,
     response: Response,
     state: State,
@@ -40,8 +40,8 @@ def create_job(
     ] = None,
 ) -> schemas.Job:
     """Queue a job. Validation happens here; the work happens on the workers."""
-    new = _new_job(state, body, body.idempotency_key or idempotency_header)
-    job, created = state.queue.create_job(new)
+    key = body.idempotency_key or idempotency_header
+    job, created = await state.submitter.submit(lambda: _new_job(state, body, key))
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"

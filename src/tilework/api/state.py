@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from tilework.api.submitter import Submitter
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
 from tilework.ops.registry import Registry
@@ -20,8 +21,11 @@ class ApiState:
     queue: Queue
     objects: ObjectStore
     registry: Registry
+    submitter: Submitter
 
 
-def api_state(request: Request) -> ApiState:
+async def api_state(request: Request) -> ApiState:
+    # async only so that FastAPI calls it in place: a plain function costs a trip through the
+    # thread pool on every request.
     state: ApiState = request.app.state.tilework
     return state

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -15,6 +17,7 @@ from sqlalchemy.engine import make_url
 from tilework.core.errors import ErrorCode, TileworkError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_LOCK_POLL_SECONDS = 0.0005
 _WRITE = "tilework_write"
 
 
@@ -46,8 +49,31 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 def _begin_sqlite(connection: sa.Connection) -> None:
     # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
     # another process wrote in between; IMMEDIATE takes the write lock up front and waits for it.
-    write = connection.get_execution_options().get(_WRITE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    if connection.get_execution_options().get(_WRITE, False):
+        _take_write_lock(connection.connection.dbapi_connection)
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+def _take_write_lock(dbapi_connection: Any) -> None:
+    """BEGIN IMMEDIATE, waiting for other processes' writes in short even steps.
+
+    SQLite's own busy handler sleeps in growing steps of up to 100 ms, so a submit that meets a
+    worker's write could wait a tenth of a second for a lock freed after one millisecond.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(WRITE_LOCK_POLL_SECONDS)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 class Database:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from tilework.core.jobs import (
     TaskStatus,
 )
 from tilework.store.database import Database
-from tilework.store.records import job_from_row, task_from_row
+from tilework.store.records import job_from_mapping, job_from_row, task_from_row
 from tilework.store.schema import jobs, tasks
 
 _OPEN_TASK = (TaskStatus.QUEUED.value, TaskStatus.RUNNING.value)
@@ -61,20 +62,28 @@ class Queue:
 
         A repeated idempotency key with the same request hash returns the existing job.
         """
-        with self.db.write() as conn:
-            if new.idempotency_key is not None:
-                existing = self._by_idempotency_key(conn, new)
-                if existing is not None:
-                    return existing, False
-            if self._queued_tasks(conn) >= self.policy.max_queued:
-                raise TileworkError(
-                    ErrorCode.QUEUE_FULL,
-                    "the queue is full; retry later",
-                    {"max_queued": self.policy.max_queued},
-                )
-            job = self._insert_job(conn, new)
-            self._advance(conn, job, 0, [])
-            return self._lock_job(conn, job.id), True
+        outcome = self.create_jobs([new])[0]
+        if isinstance(outcome, TileworkError):
+            raise outcome
+        return outcome
+
+    def create_jobs(self, batch: Sequence[NewJob]) -> list[tuple[JobRecord, bool] | TileworkError]:
+        """Insert many jobs in one write transaction (group commit); one outcome per job.
+
+        A job refused on its own (queue full, idempotency conflict) gets its error as its
+        outcome and does not hold back the others.
+        """
+        try:
+            with self.db.write() as conn:
+                return _Submission(self, conn).add_all(batch)
+        except sa.exc.IntegrityError:
+            # Another process inserted one of these idempotency keys between our read and our
+            # insert (PostgreSQL; SQLite serialises writers). One at a time, each job now
+            # either sees that row or is the one that failed.
+            if len(batch) == 1:
+                with self.db.write() as conn:
+                    return _Submission(self, conn).add_all(batch)
+            return [outcome for new in batch for outcome in self.create_jobs([new])]
 
     def get_job(self, job_id: str) -> JobRecord | None:
         with self.db.read() as conn:
@@ -333,40 +342,20 @@ class Queue:
             self._set_stage(conn, job.id, stage, len(step.tasks))
 
     def _insert_job(self, conn: sa.Connection, new: NewJob) -> JobRecord:
-        row = conn.execute(
-            jobs.insert()
-            .values(
-                id=new_id(),
-                operation=new.operation,
-                status=JobStatus.QUEUED.value,
-                params=new.params,
-                input=new.input,
-                stages=new.stages,
-                stage=0,
-                stage_tasks=0,
-                stage_remaining=0,
-                tasks_done=0,
-                attempts=0,
-                outputs=[],
-                warnings=[],
-                timings={},
-                idempotency_key=new.idempotency_key,
-                request_hash=new.request_hash,
-                created_at=time.time(),
-            )
-            .returning(*jobs.c)
-        ).one()
-        return job_from_row(row)
+        values = _job_values(new, time.time())
+        conn.execute(jobs.insert().values(values))
+        return job_from_mapping(values)
 
     def _insert_tasks(self, conn: sa.Connection, job_id: str, stage: int, step: NextStage) -> None:
-        now = time.time()
-        conn.execute(
-            tasks.insert(),
-            [
-                _task_values(job_id, stage, position, task, self.policy.max_attempts, now)
-                for position, task in enumerate(step.tasks)
-            ],
-        )
+        conn.execute(tasks.insert(), self._task_rows(job_id, stage, step, time.time()))
+
+    def _task_rows(
+        self, job_id: str, stage: int, step: NextStage, now: float
+    ) -> list[dict[str, Any]]:
+        return [
+            _task_values(job_id, stage, position, task, self.policy.max_attempts, now)
+            for position, task in enumerate(step.tasks)
+        ]
 
     def _set_stage(self, conn: sa.Connection, job_id: str, stage: int, count: int) -> None:
         conn.execute(
@@ -471,17 +460,117 @@ class Queue:
         ).first()
         if row is None:
             return None
-        if row.request_hash != new.request_hash:
-            raise TileworkError(
-                ErrorCode.IDEMPOTENCY_CONFLICT,
-                "this idempotency key was used with a different request",
-                {"idempotency_key": new.idempotency_key, "job_id": row.id},
-            )
+        _check_same_request(new, row.request_hash, row.id)
         return job_from_row(row)
 
     def _queued_tasks(self, conn: sa.Connection) -> int:
         count = sa.select(sa.func.count()).where(tasks.c.status == TaskStatus.QUEUED.value)
         return int(conn.execute(count).scalar_one())
+
+
+class _Submission:
+    """One group commit: a batch of new jobs checked in order, then written in two statements."""
+
+    def __init__(self, queue: Queue, conn: sa.Connection) -> None:
+        self.queue = queue
+        self.conn = conn
+        self.queued = queue._queued_tasks(conn)
+        self.job_rows: list[dict[str, Any]] = []
+        self.task_rows: list[dict[str, Any]] = []
+        # Idempotency keys taken earlier in this batch, which the database cannot see yet.
+        self.taken: dict[str, tuple[str | None, JobRecord]] = {}
+
+    def add_all(self, batch: Sequence[NewJob]) -> list[tuple[JobRecord, bool] | TileworkError]:
+        outcomes: list[tuple[JobRecord, bool] | TileworkError] = []
+        for new in batch:
+            try:
+                outcomes.append(self._add(new))
+            except TileworkError as error:
+                outcomes.append(error)
+        if self.job_rows:
+            self.conn.execute(jobs.insert(), self.job_rows)
+        if self.task_rows:
+            self.conn.execute(tasks.insert(), self.task_rows)
+        return outcomes
+
+    def _add(self, new: NewJob) -> tuple[JobRecord, bool]:
+        if new.idempotency_key is not None:
+            existing = self._existing(new, new.idempotency_key)
+            if existing is not None:
+                return existing, False
+        if self.queued >= self.queue.policy.max_queued:
+            raise TileworkError(
+                ErrorCode.QUEUE_FULL,
+                "the queue is full; retry later",
+                {"max_queued": self.queue.policy.max_queued},
+            )
+        job = self._staged(new)
+        if new.idempotency_key is not None:
+            self.taken[new.idempotency_key] = (new.request_hash, job)
+        return job, True
+
+    def _existing(self, new: NewJob, key: str) -> JobRecord | None:
+        if key in self.taken:
+            request_hash, job = self.taken[key]
+            _check_same_request(new, request_hash, job.id)
+            return job
+        return self.queue._by_idempotency_key(self.conn, new)
+
+    def _staged(self, new: NewJob) -> JobRecord:
+        """The job with its first stage planned, its rows added to the batch."""
+        values = _job_values(new, time.time())
+        job = job_from_mapping(values)
+        try:
+            step = self.queue.planner.plan(job, 0, [])
+        except TileworkError:
+            step = None
+        if not isinstance(step, NextStage) or not step.tasks:
+            # Rare shapes (an empty first stage, a job done at once, a plan that fails) take
+            # the general path, which writes at once and re-reads the row.
+            job = self.queue._insert_job(self.conn, new)
+            self.queue._advance(self.conn, job, 0, [])
+            return self.queue._lock_job(self.conn, job.id)
+        count = len(step.tasks)
+        values.update(stage_tasks=count, stage_remaining=count)
+        self.job_rows.append(values)
+        self.task_rows.extend(self.queue._task_rows(job.id, 0, step, values["created_at"]))
+        self.queued += count
+        return replace(job, stage_tasks=count, stage_remaining=count)
+
+
+def _check_same_request(new: NewJob, request_hash: str | None, job_id: str) -> None:
+    if request_hash != new.request_hash:
+        raise TileworkError(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            "this idempotency key was used with a different request",
+            {"idempotency_key": new.idempotency_key, "job_id": job_id},
+        )
+
+
+def _job_values(new: NewJob, now: float) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "operation": new.operation,
+        "status": JobStatus.QUEUED.value,
+        "params": new.params,
+        "input": new.input,
+        "stages": new.stages,
+        "stage": 0,
+        "stage_tasks": 0,
+        "stage_remaining": 0,
+        "tasks_done": 0,
+        "attempts": 0,
+        "outputs": [],
+        "warnings": [],
+        "timings": {},
+        "error_code": None,
+        "error_message": None,
+        "idempotency_key": new.idempotency_key,
+        "request_hash": new.request_hash,
+        "created_at": now,
+        "started_at": None,
+        "completed_at": None,
+    }
 
 
 def _task_values(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tilework.core.jobs import JobRecord, JobStatus, TaskRecord, TaskStatus
 
 
 def job_from_row(row: Any) -> JobRecord:
-    m = row._mapping
+    return job_from_mapping(row._mapping)
+
+
+def job_from_mapping(m: Mapping[str, Any]) -> JobRecord:
     return JobRecord(
         id=m["id"],
         operation=m["operation"],
