@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tilework.api.state import ApiState
-from tilework.api.submitter import Submitter
+from typing import TYPE_CHECKING
+
 from tilework.core.settings import Settings
 from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
@@ -11,6 +11,9 @@ from tilework.store.database import Database
 from tilework.store.queue import Queue, QueuePolicy
 from tilework.worker.executor import Executor
 from tilework.worker.loop import Worker
+
+if TYPE_CHECKING:
+    from tilework.api.state import ApiState
 
 
 def queue_policy(settings: Settings) -> QueuePolicy:
@@ -23,6 +26,10 @@ def queue_policy(settings: Settings) -> QueuePolicy:
 
 
 def build_api_state(settings: Settings) -> ApiState:
+    # Imported here so that worker processes, which import this module too, never load FastAPI.
+    from tilework.api.state import ApiState
+    from tilework.api.submitter import Submitter
+
     database = Database(settings.resolved_database_url)
     registry = Registry.load(settings)
     queue = Queue(database, registry, queue_policy(settings))

@@ -16,7 +16,8 @@ from tilework.core.settings import Settings
 from tilework.objects.local import LocalObjectStore
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import TaskContext
-from tilework.ops.resize import ResizeParams, operation
+from tilework.ops.resize import operation
+from tilework.ops.resize.operation import ResizeParams
 
 Run = Callable[..., dict[str, Any]]
 

@@ -7,6 +7,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
+from tilework.imaging.feather import span_weights
 from tilework.imaging.tiles import TileGrid, split
 from tilework.ops.upscale.passes import plan_passes
 
@@ -49,7 +50,7 @@ def test_spans_cover_the_axis_once_and_weights_sum_to_one(
     scale = 3
     total = np.zeros(length * scale)
     for span in spans:
-        total[span.lo * scale : span.hi * scale] += span.weights(scale)
+        total[span.lo * scale : span.hi * scale] += span_weights(span, scale)
     assert np.allclose(total, 1.0, atol=1e-5)
 
 

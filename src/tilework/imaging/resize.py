@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import pyvips
 
 from tilework.imaging.decode import STRICT_LOAD, ImageHeader
+from tilework.imaging.fit import Fit
 
 VIPS_MAX_COORD = 10_000_000  # "no limit" for the free side of a one-sided box
-
-
-class Fit(StrEnum):
-    CONTAIN = "contain"  # inside the box, aspect kept
-    COVER = "cover"  # fills the box, aspect kept, centre cropped
-    FILL = "fill"  # exactly the box, aspect ignored
 
 
 def output_size(

@@ -16,8 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import pyvips
 
+from tilework.imaging.feather import Weights, span_weights
 from tilework.imaging.pngstream import PixelStream, Strip
-from tilework.imaging.tiles import Span, Tile, TileGrid, Weights
+from tilework.imaging.tiles import Span, Tile, TileGrid
 
 # Float sums of one strip: 1 MiB (libvips' own buffers grow with it, several times over).
 STRIP_BYTES = 1 << 20
@@ -83,7 +84,7 @@ def blended_strips(grid: TileGrid, scale: int, bands: int, open_tile: OpenTile) 
 
     def weight(span: Span) -> Weights:
         if span not in weights:
-            weights[span] = span.weights(scale)
+            weights[span] = span_weights(span, scale)
         return weights[span]
 
     opened = _OpenTiles(open_tile, scale)

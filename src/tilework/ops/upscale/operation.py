@@ -12,12 +12,10 @@ from typing import Any
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
-from tilework.imaging.decode import probe
-from tilework.imaging.superres import MODELS, weight_files
+from tilework.imaging.models import MODELS, weight_files
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation, TaskContext
 from tilework.ops.upscale.params import TileFailure, UpscaleParams, check_output
-from tilework.ops.upscale.work import grid_of, lanczos, prepare, stitch, upscale_tile
 
 PREPARE, TILES, STITCH, FINISH = range(4)
 
@@ -43,6 +41,8 @@ class Upscale(Operation[UpscaleParams]):
             for factor in set(params.passes.factors):
                 weight_files(MODELS[params.model.value], factor)
         if "key" in source:  # an uploaded input: its header is local and cheap to read
+            from tilework.imaging.decode import probe  # see run() for why it is imported here
+
             with objects.readable(source["key"]) as path:
                 header = probe(path, settings.max_input_pixels)
             check_output(params, header.width, header.height, settings.max_output_pixels)
@@ -81,6 +81,10 @@ class Upscale(Operation[UpscaleParams]):
         return PlannedTask("tile", {**task.payload, "fallback": True, "reason": reason})
 
     def run(self, ctx: TaskContext[UpscaleParams]) -> JsonDict:
+        # Imported here, in the task process: the API and the worker loop load this module to
+        # validate and plan, and would otherwise carry numpy and libvips for nothing.
+        from tilework.ops.upscale.work import lanczos, prepare, stitch, upscale_tile
+
         kind = ctx.task.kind
         if kind == "tile":
             return upscale_tile(ctx, fallback=bool(ctx.task.payload.get("fallback")))
@@ -98,7 +102,7 @@ def _result(task: TaskRecord) -> dict[str, Any]:
 
 
 def _tile_tasks(params: UpscaleParams, layout: JsonDict) -> list[PlannedTask]:
-    grid = grid_of(params, int(layout["width"]), int(layout["height"]))
+    grid = params.grid(int(layout["width"]), int(layout["height"]))
     return [
         PlannedTask("tile", {"index": tile.index, "size": list(tile.box[2:]), "layout": layout})
         for tile in grid.tiles

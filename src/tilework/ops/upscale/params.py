@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import OutputFormat
-from tilework.imaging.superres import MODELS
+from tilework.imaging.models import MODELS
+from tilework.imaging.tiles import TileGrid
 from tilework.ops.upscale.passes import Passes, plan_passes
 
 
@@ -79,6 +80,10 @@ class UpscaleParams(BaseModel):
         budget = DEFAULT_TILE_OUTPUT.get(self.model, DEFAULT_TILE_OUTPUT[UpscaleModel.X4PLUS])
         side = budget // self.scale
         return max(MIN_TILE, 2 * self.tile_overlap, min(MAX_TILE, side))
+
+    def grid(self, width: int, height: int) -> TileGrid:
+        """The tiles of a ``width`` × ``height`` input: the planner's and the tasks' one layout."""
+        return TileGrid.cover(width, height, self.tile_side, self.tile_overlap)
 
 
 def check_output(params: UpscaleParams, width: int, height: int, max_pixels: int) -> None:

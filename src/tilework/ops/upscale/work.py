@@ -13,7 +13,7 @@ from tilework.imaging.decode import pipeline_error, probe
 from tilework.imaging.encode import normalize, save
 from tilework.imaging.stitch import stitched_image
 from tilework.imaging.superres import Pixels, network
-from tilework.imaging.tiles import Tile, TileGrid
+from tilework.imaging.tiles import Tile
 from tilework.objects.keys import job_output_key
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import local_input
@@ -31,10 +31,6 @@ def tile_output_key(job_id: str, index: int) -> str:
     return job_output_key(job_id, f"tiles/out/{index}.png")
 
 
-def grid_of(params: UpscaleParams, width: int, height: int) -> TileGrid:
-    return TileGrid.cover(width, height, params.tile_side, params.tile_overlap)
-
-
 # --- prepare --------------------------------------------------------------------------------
 
 
@@ -48,7 +44,7 @@ def prepare(ctx: TaskContext[UpscaleParams]) -> JsonDict:
                 # Random access: tiles are cropped in any order. The source is the small end
                 # of an upscale, and libvips decodes it to disk past its memory threshold.
                 image = _normalized(pyvips.Image.new_from_file(str(source), fail_on="truncated"))
-                grid = grid_of(params, image.width, image.height)
+                grid = params.grid(image.width, image.height)
                 for tile in grid.tiles:
                     _store_tile_input(ctx, image, tile)
             except pyvips.Error as exc:
@@ -134,7 +130,7 @@ def _exact(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
 def stitch(ctx: TaskContext[UpscaleParams], layout: JsonDict) -> JsonDict:
     """Blend every stored tile into the output, strip by strip, and store the encoded file."""
     params = ctx.params
-    grid = grid_of(params, int(layout["width"]), int(layout["height"]))
+    grid = params.grid(int(layout["width"]), int(layout["height"]))
     bands = int(layout["bands"])
 
     def open_tile(tile: Tile) -> AbstractContextManager[Path]:

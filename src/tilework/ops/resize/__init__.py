@@ -1,0 +1,5 @@
+"""The ``resize`` operation."""
+
+from tilework.ops.resize.operation import operation
+
+__all__ = ["operation"]
