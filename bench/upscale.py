@@ -1,12 +1,13 @@
 """Upscale benchmark: wall time, CPU time and peak RSS summed over all processes, beside anchors.
 
 Run by hand: ``.venv/bin/python bench/upscale.py [--skip-big] [--workers N]``. Each tilework case
-runs on a fresh real server (``serve --workers 2`` by default, warmed up with one small job) and
-is measured from upload to the stored output. Memory is the highest sum of RSS, sampled every
-20 ms, printed twice:
-- ``server``: the whole process tree: the API process (FastAPI, SQLAlchemy, pyvips imported,
-  about 110 MiB before any job), multiprocessing's resource tracker, the workers and their task
-  processes;
+runs on a fresh real server, warmed up with one small job, and is measured from upload to the
+stored output. By default the server has one worker, whose network runs use both cores;
+``--workers 2`` is a little faster and holds a second task process. Memory is the highest sum
+of RSS, sampled every 20 ms, printed twice:
+- ``server``: the whole process tree: the API process (FastAPI, SQLAlchemy; about 92 MiB idle,
+  more once it has read an image header), multiprocessing's resource tracker (12 MiB), the
+  workers and their task processes;
 - ``job``: the processes that run jobs: the workers and their task processes.
 The targets are checked against both. Each anchor runs in its own process, measured the same
 way, in the same run.
@@ -304,7 +305,7 @@ def fresh_server(work: Path, name: str, workers: int) -> Iterator[ServerProcess]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-big", action="store_true", help="skip the 4-gigapixel case")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
     args = parser.parse_args()
     print(f"tilework upscale benchmark — {psutil.cpu_count()} cores, {args.workers} workers")
     cases = [seed_case, lanczos_case] + ([] if args.skip_big else [giant_case])
