@@ -15,7 +15,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
@@ -29,14 +29,11 @@ MAX_BATCH = 128
 Outcome = tuple[JobRecord, bool]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Pending:
     prepare: Callable[[], NewJob]
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Outcome] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.future = self.loop.create_future()
+    future: asyncio.Future[Outcome]
 
     def settle(self, outcome: Outcome | BaseException) -> None:
         self.loop.call_soon_threadsafe(_resolve, self.future, outcome)
@@ -61,7 +58,8 @@ class Submitter:
     async def submit(self, prepare: Callable[[], NewJob]) -> Outcome:
         """Run ``prepare`` (validation) and insert its job; raises what either raised."""
         self._ensure_started()
-        pending = _Pending(prepare, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        pending = _Pending(prepare, loop, loop.create_future())
         self._inbox.put(pending)
         return await pending.future
 

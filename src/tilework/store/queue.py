@@ -74,16 +74,18 @@ class Queue:
         outcome and does not hold back the others.
         """
         try:
-            with self.db.write() as conn:
-                return _Submission(self, conn).add_all(batch)
+            return self._submit(batch)
         except sa.exc.IntegrityError:
             # Another process inserted one of these idempotency keys between our read and our
             # insert (PostgreSQL; SQLite serialises writers). One at a time, each job now
             # either sees that row or is the one that failed.
             if len(batch) == 1:
-                with self.db.write() as conn:
-                    return _Submission(self, conn).add_all(batch)
+                return self._submit(batch)
             return [outcome for new in batch for outcome in self.create_jobs([new])]
+
+    def _submit(self, batch: Sequence[NewJob]) -> list[tuple[JobRecord, bool] | TileworkError]:
+        with self.db.write() as conn:
+            return _Submission(self, conn).add_all(batch)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         with self.db.read() as conn:
@@ -341,11 +343,6 @@ class Queue:
             self._insert_tasks(conn, job.id, stage, step)
             self._set_stage(conn, job.id, stage, len(step.tasks))
 
-    def _insert_job(self, conn: sa.Connection, new: NewJob) -> JobRecord:
-        values = _job_values(new, time.time())
-        conn.execute(jobs.insert().values(values))
-        return job_from_mapping(values)
-
     def _insert_tasks(self, conn: sa.Connection, job_id: str, stage: int, step: NextStage) -> None:
         conn.execute(tasks.insert(), self._task_rows(job_id, stage, step, time.time()))
 
@@ -527,7 +524,7 @@ class _Submission:
         if not isinstance(step, NextStage) or not step.tasks:
             # Rare shapes (an empty first stage, a job done at once, a plan that fails) take
             # the general path, which writes at once and re-reads the row.
-            job = self.queue._insert_job(self.conn, new)
+            self.conn.execute(jobs.insert().values(values))
             self.queue._advance(self.conn, job, 0, [])
             return self.queue._lock_job(self.conn, job.id)
         count = len(step.tasks)
