@@ -1,16 +1,15 @@
 """Upscale benchmark: wall time, CPU time and peak RSS summed over all processes, beside anchors.
 
-Run by hand: ``.venv/bin/python bench/upscale.py [--skip-big] [--workers N]``. Each tilework case
-runs on a fresh real server, warmed up with one small job, and is measured from upload to the
-stored output. By default the server has one worker, whose network runs use both cores;
-``--workers 2`` is a little faster and holds a second task process. Memory is the highest sum
-of RSS, sampled every 20 ms, printed twice:
-- ``server``: the whole process tree: the API process (FastAPI, SQLAlchemy; about 92 MiB idle,
-  more once it has read an image header), multiprocessing's resource tracker (12 MiB), the
-  workers and their task processes;
-- ``job``: the processes that run jobs: the workers and their task processes.
-The targets are checked against both. Each anchor runs in its own process, measured the same
-way, in the same run.
+Run by hand: ``.venv/bin/python bench/upscale.py [--skip-big] [--workers N] [--only CASE]``.
+Each tilework case runs on a fresh real server, warmed up with one small job, and is measured
+from upload to the stored output. By default the server has one worker, whose network runs use
+both cores; ``--workers 2`` is a little faster and holds a second task process. Memory is the
+highest sum of RSS, sampled every 20 ms, printed twice:
+- ``server``: the whole process tree: the server process (the API and the worker threads:
+  FastAPI, SQLAlchemy, no image library) and the task processes;
+- ``task processes``: the processes that run image work, alone.
+Each process's own peak is printed too. The targets are checked against both sums. Each anchor
+runs in its own process, measured the same way, in the same run.
 
 Cases and targets (issue 3):
 1. the seed's case: a 414×413 photo at 12× with animevideov3, against the packaged tool
@@ -33,7 +32,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,20 +52,25 @@ class Usage:
     wall: float
     cpu: float
     peak_rss: int
-    job_rss: int | None = None  # without the API process and the resource tracker
+    job_rss: int | None = None  # the task processes alone, without the server process
+    by_process: dict[str, int] = field(default_factory=dict)  # each process's own peak
 
     def line(self, label: str) -> str:
-        job = "" if self.job_rss is None else f" (job processes {self.job_rss / MIB:.1f} MiB)"
-        return (
+        job = "" if self.job_rss is None else f" (task processes {self.job_rss / MIB:.1f} MiB)"
+        text = (
             f"  {label:<10} wall {self.wall:7.2f} s   cpu {self.cpu:7.2f} s   "
             f"peak rss {self.peak_rss / MIB:7.1f} MiB{job}"
         )
+        if len(self.by_process) > 1:
+            each = ", ".join(f"{name} {rss / MIB:.0f}" for name, rss in self.by_process.items())
+            text += f"\n  {'':<10} each process's own peak (MiB): {each}"
+        return text
 
     def memory_checks(self) -> list[tuple[str, float]]:
         """(what, bytes) pairs to hold against a memory target."""
         checks = [("server", float(self.peak_rss))]
         if self.job_rss is not None:
-            checks.append(("job", float(self.job_rss)))
+            checks.append(("task processes", float(self.job_rss)))
         return checks
 
 
@@ -88,13 +92,14 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
+def role(process: psutil.Process, root: psutil.Process) -> str:
+    """What a process in the server's tree is, for the per-process peaks."""
+    return "server" if process.pid == root.pid else "task"
+
+
 def serves_jobs(process: psutil.Process, root: psutil.Process) -> bool:
-    """A worker or task process: not the API itself, not multiprocessing's resource tracker."""
-    if process.pid == root.pid:
-        return False
-    with contextlib.suppress(psutil.Error):
-        return not any("resource_tracker" in part for part in process.cmdline())
-    return False
+    """A task process: the server process holds the API and the worker loops (threads)."""
+    return process.pid != root.pid
 
 
 def measure(root: psutil.Process, work: Callable[[], None]) -> Usage:
@@ -106,6 +111,7 @@ def measure(root: psutil.Process, work: Callable[[], None]) -> Usage:
     peak = job_peak = 0
     done = threading.Event()
     job_processes: dict[int, bool] = {}
+    own_peaks: dict[int, tuple[str, int]] = {}
 
     def sample() -> None:
         nonlocal peak, job_peak
@@ -118,6 +124,8 @@ def measure(root: psutil.Process, work: Callable[[], None]) -> Usage:
                     if process.pid not in job_processes:
                         job_processes[process.pid] = serves_jobs(process, root)
                     job_total += rss if job_processes[process.pid] else 0
+                    name, own = own_peaks.get(process.pid) or (role(process, root), 0)
+                    own_peaks[process.pid] = (name, max(own, rss))
             peak, job_peak = max(peak, total), max(job_peak, job_total)
             time.sleep(0.02)
 
@@ -132,7 +140,15 @@ def measure(root: psutil.Process, work: Callable[[], None]) -> Usage:
         cpu = cpu_seconds(tree(root)) - cpu_before
         done.set()
         sampler.join()
-    return Usage(wall, cpu, peak, job_peak if any(job_processes.values()) else None)
+    by_process: dict[str, int] = {}
+    for name, own in own_peaks.values():
+        label = name
+        for number in range(2, len(own_peaks) + 2):
+            if label not in by_process:
+                break
+            label = f"{name} {number}"
+        by_process[label] = own
+    return Usage(wall, cpu, peak, job_peak if any(job_processes.values()) else None, by_process)
 
 
 def run_script(script: str) -> Usage:
@@ -306,9 +322,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-big", action="store_true", help="skip the 4-gigapixel case")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
+    parser.add_argument("--only", choices=["seed", "lanczos", "giant"], help="run one case")
     args = parser.parse_args()
     print(f"tilework upscale benchmark — {psutil.cpu_count()} cores, {args.workers} workers")
     cases = [seed_case, lanczos_case] + ([] if args.skip_big else [giant_case])
+    if args.only:
+        cases = [
+            case
+            for case in (seed_case, lanczos_case, giant_case)
+            if case.__name__ == f"{args.only}_case"
+        ]
     with tempfile.TemporaryDirectory(prefix="tilework-bench-") as folder:
         work = Path(folder)
         for case in cases:

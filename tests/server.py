@@ -41,6 +41,30 @@ def tilework_env(home: Path, **settings: object) -> dict[str, str]:
     return env
 
 
+class WorkerProcess:
+    """``tilework worker`` as a subprocess: a worker host apart from the server's."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tilework", "worker", "--workers", "1"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
 class ServerProcess:
     def __init__(self, home: Path, **settings: object) -> None:
         self.home = home
@@ -70,6 +94,10 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def worker(self) -> WorkerProcess:
+        """Start one more worker host on this server's database and storage."""
+        return WorkerProcess(self.env, self.log_path)
 
     def client(self) -> Client:
         return Client(self.url)

@@ -32,7 +32,10 @@ EXIT_JOB_FAILED = 1
 EXIT_API_ERROR = 2
 
 Workers = Annotated[
-    int | None, typer.Option("--workers", "-w", help="Worker processes (default: cores).")
+    int | None,
+    typer.Option(
+        "--workers", "-w", help="Workers, each with its own task process (default: cores)."
+    ),
 ]
 
 
@@ -46,22 +49,20 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
 ) -> None:
-    """Run the API and worker processes on one machine."""
+    """Run the API and the workers on one machine."""
     import uvicorn
 
     from tilework.api.app import create_app
     from tilework.core.logging import configure_logging
     from tilework.store.migrate import migrate
-    from tilework.wiring import build_api_state
-    from tilework.worker.pool import WorkerPool
+    from tilework.wiring import build_api_state, build_worker_pool
 
     settings = settings_with(workers=workers, host=host, port=port)
     configure_logging(settings)
     state = build_api_state(settings)
     migrate(state.database)
-    pool = WorkerPool(settings, settings.workers)
+    pool = build_worker_pool(settings, settings.workers)
     pool.start()
-    threading.Thread(target=pool.supervise, name="pool-supervisor", daemon=True).start()
     stderr.print(
         f"tilework {settings.client_url}  (API docs: {settings.client_url}/docs, "
         f"{settings.workers} workers, home {settings.home.resolve()})"
@@ -88,22 +89,20 @@ def serve(
 
 @app.command()
 def worker(workers: Workers = None) -> None:
-    """Run worker processes only (scale out: point them at the same database and storage)."""
+    """Run workers only (scale out: point them at the same database and storage)."""
     from tilework.core.logging import configure_logging
     from tilework.store.database import Database
     from tilework.store.migrate import migrate
-    from tilework.worker.pool import WorkerPool
+    from tilework.wiring import build_worker_pool
 
     settings = settings_with(workers=workers)
     configure_logging(settings)
     migrate(Database(settings.resolved_database_url))
-    pool = WorkerPool(settings, max(settings.workers, 1))
+    pool = build_worker_pool(settings, max(settings.workers, 1))
     pool.start()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    supervisor = threading.Thread(target=pool.supervise, name="pool-supervisor", daemon=True)
-    supervisor.start()
     stop.wait()
     pool.stop()
 

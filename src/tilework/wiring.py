@@ -9,8 +9,7 @@ from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
 from tilework.store.database import Database
 from tilework.store.queue import Queue, QueuePolicy
-from tilework.worker.executor import Executor
-from tilework.worker.loop import Worker
+from tilework.worker.pool import WorkerPool
 
 if TYPE_CHECKING:
     from tilework.api.state import ApiState
@@ -37,7 +36,8 @@ def build_api_state(settings: Settings) -> ApiState:
     return ApiState(settings, database, queue, objects, registry, Submitter(queue))
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
+    """``count`` worker loops sharing one queue, with connections of their own (not the API's)."""
     database = Database(settings.resolved_database_url)
     queue = Queue(database, Registry.load(settings), queue_policy(settings))
-    return Worker(settings, queue, Executor(settings))
+    return WorkerPool(settings, queue, count)

@@ -15,18 +15,25 @@ from tests import images
 from tests.server import ServerProcess
 
 
-def running_task(home: Path, job_id: str, timeout: float = 30, kind: str = "%") -> tuple[int, int]:
-    """(task id, pid of the worker holding it), read from the job database itself."""
+def running_task(
+    home: Path, job_id: str, timeout: float = 30, kind: str = "%", pid: int | None = None
+) -> tuple[int, int]:
+    """(task id, pid of the worker holding it), read from the job database itself.
+
+    A worker id is ``host:pid:index``; with ``pid``, only a task that process holds counts.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with sqlite3.connect(home / "tilework.db", timeout=10) as db:
-            row = db.execute(
+            rows = db.execute(
                 "SELECT id, worker_id FROM tasks"
                 " WHERE job_id = ? AND status = 'running' AND kind LIKE ?",
                 (job_id, kind),
-            ).fetchone()
-        if row:
-            return row[0], int(row[1].rsplit(":", 1)[1])
+            ).fetchall()
+        for task_id, worker_id in rows:
+            holder = int(worker_id.split(":")[1])
+            if pid is None or holder == pid:
+                return task_id, holder
         time.sleep(0.01)
     raise AssertionError("the task never started")
 
@@ -40,7 +47,9 @@ def task_attempts(home: Path, task_id: int) -> int:
 
 
 def test_kill_9_of_a_busy_worker_loses_nothing(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "home", workers=1, lease_seconds=2).start()
+    server = ServerProcess(tmp_path / "home", workers=0, lease_seconds=2).start()
+    first = server.worker()
+    second = None
     try:
         with server.client() as client:
             key = client.upload(images.photo(tmp_path / "big.png", 4000, 4000))["key"]
@@ -50,14 +59,18 @@ def test_kill_9_of_a_busy_worker_loses_nothing(tmp_path: Path) -> None:
             )
             job = client.submit("resize", key=key, params=params)
             task_id, pid = running_task(server.home, job["id"])
+            assert pid == first.process.pid
             os.kill(pid, signal.SIGKILL)
+            second = server.worker()
             done = client.wait(job["id"], timeout=120)
     finally:
+        first.stop()
+        assert second is None or second.stop() == 0, server.log()
         assert server.stop() == 0, server.log()
     assert undisturbed["status"] == done["status"] == "succeeded", server.log()
     assert task_attempts(server.home, task_id) == 2, "the kill did not interrupt the task"
     assert done["outputs"][0]["sha256"] == undisturbed["outputs"][0]["sha256"]
-    assert "worker_died" in server.log()
+    assert "tasks_recovered" in server.log()
 
 
 def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:

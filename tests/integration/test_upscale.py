@@ -70,17 +70,19 @@ def test_the_cli_upscales_a_file_and_reports_its_stages(
 
 
 def test_kill_9_of_a_worker_mid_tiles_gives_the_same_output(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "home", workers=2, lease_seconds=2).start()
+    server = ServerProcess(tmp_path / "home", workers=1, lease_seconds=2).start()
     params = {"scale": 4, "tile": 32, "overlap": 8}
+    victim = server.worker()
     try:
         with server.client() as client:
             key = client.upload(images.natural_photo(tmp_path / "p.png", 128, 96))["key"]
             undisturbed = client.wait(client.submit("upscale", key=key, params=params)["id"])
             job = client.submit("upscale", key=key, params=params)
-            task_id, pid = running_task(server.home, job["id"], kind="tile")
+            task_id, pid = running_task(server.home, job["id"], kind="tile", pid=victim.process.pid)
             os.kill(pid, signal.SIGKILL)
             done = client.wait(job["id"], timeout=120)
     finally:
+        victim.stop()
         assert server.stop() == 0, server.log()
     assert undisturbed["status"] == done["status"] == "succeeded", server.log()
     assert task_attempts(server.home, task_id) == 2, "the kill did not interrupt a tile"

@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     )
     public_url: str = Field("", description="Base URL put into signed file URLs; empty means url.")
     workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=0, description="Worker processes."
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=0,
+        description="Workers (threads), each with its own task process.",
     )
     model_threads: int = Field(
         0, ge=0, description="Threads per super-resolution run; 0 means cores / workers."

@@ -9,6 +9,7 @@ import pyvips
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import InputFormat, sniff_file
+from tilework.imaging.header import check_pixels
 
 # Loader options for every decode: a truncated or damaged file is an error, never grey pixels.
 STRICT_LOAD = "fail_on=truncated"
@@ -34,16 +35,8 @@ def probe(path: Path, max_pixels: int) -> ImageHeader:
         image = pyvips.Operation.call(fmt.loader, str(path), access="sequential")
     except pyvips.Error as exc:
         raise TileworkError(ErrorCode.CORRUPT_IMAGE, f"cannot read the {fmt.value} header") from exc
-    width, height = image.width, image.height
-    if width < 1 or height < 1:
-        raise TileworkError(ErrorCode.CORRUPT_IMAGE, "the image has no pixels")
-    if width * height > max_pixels:
-        raise TileworkError(
-            ErrorCode.IMAGE_TOO_LARGE,
-            f"the image is {width}x{height}, more than {max_pixels} pixels",
-            {"width": width, "height": height, "max_pixels": max_pixels},
-        )
-    return ImageHeader(fmt, width, height, image.bands)
+    check_pixels(image.width, image.height, max_pixels)
+    return ImageHeader(fmt, image.width, image.height, image.bands)
 
 
 # libvips reports decoding failures through the loader's name; anything else is our pipeline's.

@@ -6,12 +6,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.ops.base import TaskContext
+
+if TYPE_CHECKING:
+    import httpx
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 MAX_REDIRECTS = 5
@@ -35,6 +36,9 @@ def local_input(ctx: TaskContext[Any]) -> Iterator[Path]:
 
 def download(url: str, target: Path, max_bytes: int, deadline_seconds: float) -> int:
     """Stream ``url`` into ``target``; returns the byte count. Errors are ``download_failed``."""
+    # Imported here: most inputs are uploads, and the task process is smaller without httpx.
+    import httpx
+
     deadline = time.monotonic() + deadline_seconds
     timeout = httpx.Timeout(deadline_seconds, connect=CONNECT_TIMEOUT_SECONDS)
     try:

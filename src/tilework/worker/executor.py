@@ -1,28 +1,23 @@
 """Run tasks in a long-lived child process that the worker can kill and replace.
 
-The child imports the operations once and then takes tasks over a pipe, so isolation costs one
-message per task, not a process start. A crash, a hang or a memory blow-up in image code kills
-only the child; the worker records it as the task's failure.
+The child imports the operations once and then takes tasks over a socket, so isolation costs
+one message per task, not a process start. A crash, a hang or a memory blow-up in image code
+kills only the child; the worker records it as the task's failure.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
-import threading
-import time
+import socket
+import subprocess
+import sys
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import ClaimedTask
-from tilework.core.logging import configure_logging
 from tilework.core.settings import Settings
-from tilework.worker.malloc import return_large_blocks
 from tilework.worker.reply import Reply
 
-PARENT_CHECK_SECONDS = 1.0
 CLOSE_GRACE_SECONDS = 5.0
 
 
@@ -31,13 +26,13 @@ class Executor:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._context = multiprocessing.get_context("spawn")
-        self._process: BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
 
     def ensure_started(self) -> None:
         """Start the child now if it is not running, so its imports do not delay a task."""
-        if self._process is None or not self._process.is_alive():
+        if self._process is None or self._process.poll() is not None:
+            self._discard()
             self._start()
 
     def submit(self, claimed: ClaimedTask) -> None:
@@ -55,10 +50,9 @@ class Executor:
         except (EOFError, OSError):
             pass
         else:
-            if self._process.is_alive():
+            if self._process.poll() is None:
                 return None
-        self._process.join(CLOSE_GRACE_SECONDS)
-        code = self._process.exitcode
+        code = _join(self._process, CLOSE_GRACE_SECONDS)
         self._discard()
         return Reply.failure(
             TileworkError(
@@ -69,28 +63,29 @@ class Executor:
     def kill(self) -> None:
         if self._process is not None:
             self._process.kill()
-            self._process.join()
+            self._process.wait()
         self._discard()
 
     def close(self) -> None:
         """Let the child finish and exit (it stops at end of input); kill it if it lingers."""
         if self._conn is not None:
             self._conn.close()
-        if self._process is not None:
-            self._process.join(CLOSE_GRACE_SECONDS)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
+        if self._process is not None and _join(self._process, CLOSE_GRACE_SECONDS) is None:
+            self._process.kill()
+            self._process.wait()
         self._process = self._conn = None
 
     def _start(self) -> None:
-        parent, child = self._context.Pipe()
-        process = self._context.Process(
-            target=child_main, args=(child, self._settings), name="tilework-task", daemon=True
-        )
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tilework.worker.child", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+            )
+            conn = Connection(ours.detach())
+        conn.send(sys.path)
+        conn.send(self._settings)
+        self._process, self._conn = process, conn
 
     def _discard(self) -> None:
         if self._conn is not None:
@@ -98,38 +93,15 @@ class Executor:
         self._process = self._conn = None
 
 
+def _join(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The exit code once the process has exited, or None if it is still running at timeout."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def _describe_exit(code: int | None) -> str:
     if code is not None and code < 0:
         return f"killed by signal {signal.Signals(-code).name}"
     return f"exit code {code}"
-
-
-def child_main(conn: Connection, settings: Settings) -> None:
-    """The child: take tasks until the pipe closes."""
-    # Ctrl-C reaches the whole process group; the worker decides when its child stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
-    return_large_blocks()
-    configure_logging(settings)
-    # Imported here so that only the child, never the worker, loads image libraries.
-    from tilework.worker.running import TaskRunner
-
-    runner = TaskRunner(settings)
-    while True:
-        try:
-            claimed = conn.recv()
-        except (EOFError, OSError):
-            return
-        conn.send(runner.run(claimed))
-
-
-def _exit_with_parent() -> None:
-    """A worker killed with SIGKILL cannot stop its child; the child notices and leaves."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_SECONDS)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
-from types import FrameType
 
 import structlog
 
@@ -25,17 +23,16 @@ ERROR_BACKOFF_MAX_SECONDS = 5.0
 
 
 class Worker:
-    def __init__(self, settings: Settings, queue: Queue, executor: Executor) -> None:
+    def __init__(
+        self, settings: Settings, queue: Queue, executor: Executor, index: int = 0
+    ) -> None:
         self.settings = settings
         self.queue = queue
         self.executor = executor
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        # Unique across hosts, processes and the worker threads of one process.
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{index}"
         self._drain_until: float | None = None
         self._next_sweep = 0.0
-
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
 
     def stop(self) -> None:
         """Stop claiming; the running task may finish within ``drain_seconds``. Twice: at once."""
@@ -129,7 +126,3 @@ class Worker:
                     log.info("task_abandoned", job_id=task.job_id, task_id=task.id)
                     return None
                 next_beat = now + interval
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("worker_stopping", worker_id=self.worker_id, signal=signal.Signals(signum).name)
-        self.stop()

@@ -1,69 +1,73 @@
-"""Worker processes: start N, restart any that dies, stop them all with a drain."""
+"""Worker loops as threads of one process, each with its own task process; stop with a drain.
+
+A worker loop only claims, heartbeats and records outcomes: it waits on the database and on its
+task process, never on image work. Threads share one interpreter, one queue and one set of
+imports, where a process per loop cost about 60 MiB each for the same waiting.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
 import threading
-from multiprocessing.process import BaseProcess
+import time
+from types import FrameType
 
 import structlog
 
-from tilework.core.logging import configure_logging
 from tilework.core.settings import Settings
-from tilework.wiring import build_worker
+from tilework.store.queue import Queue
+from tilework.worker.executor import Executor
+from tilework.worker.loop import Worker
 
 log = structlog.get_logger("tilework.pool")
 
-SUPERVISE_SECONDS = 1.0
-STOP_GRACE_SECONDS = 10.0  # past the drain, before a worker is killed outright
-
-
-def worker_main(settings: Settings) -> None:
-    """Entry point of one worker process."""
-    configure_logging(settings)
-    worker = build_worker(settings)
-    worker.install_signal_handlers()
-    worker.run()
+RESTART_BACKOFF_SECONDS = 1.0
+STOP_GRACE_SECONDS = 10.0  # past the drain, for a worker to release its task and close
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings, count: int) -> None:
+    def __init__(self, settings: Settings, queue: Queue, count: int) -> None:
         self.settings = settings
-        self.count = count
-        self._context = multiprocessing.get_context("spawn")
-        self._processes: list[BaseProcess] = []
-        self._stopping = threading.Event()
+        self.workers = [Worker(settings, queue, Executor(settings), i) for i in range(count)]
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._processes = [self._spawn() for _ in range(self.count)]
-        log.info("pool_started", workers=self.count)
-
-    def supervise(self) -> None:
-        """Until ``stop``: replace worker processes that died (a crash, an OOM kill, kill -9)."""
-        while not self._stopping.wait(SUPERVISE_SECONDS):
-            for index, process in enumerate(self._processes):
-                if not process.is_alive() and not self._stopping.is_set():
-                    log.warning("worker_died", pid=process.pid, exitcode=process.exitcode)
-                    self._processes[index] = self._spawn()
+        self._threads = [
+            threading.Thread(target=self._run, args=(worker,), name=f"worker-{index}")
+            for index, worker in enumerate(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+        log.info("pool_started", workers=len(self.workers))
 
     def stop(self) -> None:
-        """SIGTERM every worker (they drain), then wait; kill any that outlasts the drain."""
-        self._stopping.set()
-        for process in self._processes:
-            if process.pid is not None and process.is_alive():
-                os.kill(process.pid, signal.SIGTERM)
-        for process in self._processes:
-            process.join(self.settings.drain_seconds + STOP_GRACE_SECONDS)
-            if process.is_alive():
-                process.kill()
-                process.join()
+        """Drain every worker and wait for them; a second SIGTERM or Ctrl-C stops them at once.
+
+        Called from the main thread, which is where signal handlers live.
+        """
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._hurry)
+        self._stop_all()
+        deadline = time.monotonic() + self.settings.drain_seconds + STOP_GRACE_SECONDS
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         log.info("pool_stopped")
 
-    def _spawn(self) -> BaseProcess:
-        process = self._context.Process(
-            target=worker_main, args=(self.settings,), name="tilework-worker"
-        )
-        process.start()
-        return process
+    def _stop_all(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    def _hurry(self, _signum: int, _frame: FrameType | None) -> None:
+        log.info("pool_hurried")
+        self._stop_all()
+
+    def _run(self, worker: Worker) -> None:
+        """Run one worker loop; an unexpected error restarts it with a fresh task process."""
+        while True:
+            try:
+                worker.run()
+                return
+            except Exception:  # the loop must outlive any one failure, as a process would
+                log.exception("worker_crashed", worker_id=worker.worker_id)
+                worker.executor.kill()
+                time.sleep(RESTART_BACKOFF_SECONDS)

@@ -12,6 +12,7 @@ from typing import Any
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
+from tilework.imaging.header import read_size
 from tilework.imaging.models import MODELS, weight_files
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation, TaskContext
@@ -41,11 +42,9 @@ class Upscale(Operation[UpscaleParams]):
             for factor in set(params.passes.factors):
                 weight_files(MODELS[params.model.value], factor)
         if "key" in source:  # an uploaded input: its header is local and cheap to read
-            from tilework.imaging.decode import probe  # see run() for why it is imported here
-
             with objects.readable(source["key"]) as path:
-                header = probe(path, settings.max_input_pixels)
-            check_output(params, header.width, header.height, settings.max_output_pixels)
+                size = read_size(path, settings.max_input_pixels)
+            check_output(params, size.width, size.height, settings.max_output_pixels)
 
     def plan(
         self, job: JobRecord, params: UpscaleParams, stage: int, previous: list[TaskRecord]
