@@ -45,6 +45,8 @@ from tests import images
 from tests.server import ServerProcess
 
 MIB = 1 << 20
+SAMPLE_SECONDS = 0.02
+TREE_REFRESH_SECONDS = 0.5
 
 
 @dataclass
@@ -92,42 +94,34 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def role(process: psutil.Process, root: psutil.Process) -> str:
-    """What a process in the server's tree is, for the per-process peaks."""
-    return "server" if process.pid == root.pid else "task"
-
-
-def serves_jobs(process: psutil.Process, root: psutil.Process) -> bool:
-    """A task process: the server process holds the API and the worker loops (threads)."""
-    return process.pid != root.pid
-
-
 def measure(root: psutil.Process, work: Callable[[], None]) -> Usage:
     """Run ``work`` while sampling the summed RSS of ``root``'s tree; CPU is the tree's delta.
 
-    Task processes are long-lived children of the workers, so the delta of the tree's CPU times
-    counts all work done for the job.
+    Task processes are long-lived children of the server, so the delta of the tree's CPU times
+    counts all work done for the job. The tree is listed again only every
+    ``TREE_REFRESH_SECONDS``: listing it reads every process on the machine, and doing that
+    every 20 ms took a good part of a core from the job being measured.
     """
-    peak = job_peak = 0
+    peak = task_peak = 0
     done = threading.Event()
-    job_processes: dict[int, bool] = {}
-    own_peaks: dict[int, tuple[str, int]] = {}
+    own_peaks: dict[int, int] = {}
 
     def sample() -> None:
-        nonlocal peak, job_peak
+        nonlocal peak, task_peak
+        processes: list[psutil.Process] = []
+        listed = 0.0
         while not done.is_set():
-            total = job_total = 0
-            for process in tree(root):
+            if time.monotonic() - listed >= TREE_REFRESH_SECONDS:
+                processes, listed = tree(root), time.monotonic()
+            total = tasks = 0
+            for process in processes:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     rss = process.memory_info().rss
                     total += rss
-                    if process.pid not in job_processes:
-                        job_processes[process.pid] = serves_jobs(process, root)
-                    job_total += rss if job_processes[process.pid] else 0
-                    name, own = own_peaks.get(process.pid) or (role(process, root), 0)
-                    own_peaks[process.pid] = (name, max(own, rss))
-            peak, job_peak = max(peak, total), max(job_peak, job_total)
-            time.sleep(0.02)
+                    tasks += 0 if process.pid == root.pid else rss
+                    own_peaks[process.pid] = max(own_peaks.get(process.pid, 0), rss)
+            peak, task_peak = max(peak, total), max(task_peak, tasks)
+            time.sleep(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
     cpu_before = cpu_seconds(tree(root))
@@ -140,15 +134,10 @@ def measure(root: psutil.Process, work: Callable[[], None]) -> Usage:
         cpu = cpu_seconds(tree(root)) - cpu_before
         done.set()
         sampler.join()
-    by_process: dict[str, int] = {}
-    for name, own in own_peaks.values():
-        label = name
-        for number in range(2, len(own_peaks) + 2):
-            if label not in by_process:
-                break
-            label = f"{name} {number}"
-        by_process[label] = own
-    return Usage(wall, cpu, peak, job_peak if any(job_processes.values()) else None, by_process)
+    tasks = [rss for pid, rss in own_peaks.items() if pid != root.pid]
+    by_process = {"server": own_peaks.get(root.pid, 0)} if tasks else {}
+    by_process.update({f"task {n}" if n > 1 else "task": rss for n, rss in enumerate(tasks, 1)})
+    return Usage(wall, cpu, peak, task_peak if tasks else None, by_process)
 
 
 def run_script(script: str) -> Usage:
