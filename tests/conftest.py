@@ -1,4 +1,4 @@
-"""Shared fixtures: settings under a temporary home, a migrated SQLite database, the queue."""
+"""Shared fixtures: settings under a temporary home, a migrated database (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.databases import BACKENDS, fresh_database
 from tilework.core.settings import Settings
 from tilework.objects.factory import open_object_store
 from tilework.objects.store import ObjectStore
@@ -33,9 +34,16 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database URL; every test that uses it runs on SQLite and on PostgreSQL."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
-def database(settings: Settings) -> Iterator[Database]:
-    db = Database(settings.resolved_database_url)
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
     migrate(db)
     yield db
     db.dispose()

@@ -1,4 +1,4 @@
-"""A running server per test module (a fresh home each), plus sample images."""
+"""A running server per test (a fresh home and database each), plus sample images."""
 
 from __future__ import annotations
 
@@ -8,20 +8,24 @@ from pathlib import Path
 import pytest
 
 from tests import images
+from tests.databases import BACKENDS, fresh_database
 from tests.server import ServerProcess
 from tilework.client import Client
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess(
-        tmp_path_factory.mktemp("srv") / "home",
-        workers=2,
-        lease_seconds=2,
-        max_upload_bytes=5_000_000,
-    ).start()
-    yield running
-    assert running.stop() == 0, running.log()
+@pytest.fixture(params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A fresh server on a fresh database, once on SQLite and once on PostgreSQL."""
+    with fresh_database(request.param, tmp_path) as url:
+        running = ServerProcess(
+            tmp_path / "home",
+            workers=2,
+            lease_seconds=2,
+            max_upload_bytes=5_000_000,
+            database_url=url,
+        ).start()
+        yield running
+        assert running.stop() == 0, running.log()
 
 
 @pytest.fixture

@@ -22,12 +22,10 @@ STAGES = 3
 FAILURE_RATE = 0.2
 
 
-def work(settings: Settings, log_path: Path, seed: int) -> None:
+def work(settings: Settings, database_url: str, log_path: Path, seed: int) -> None:
     """A worker process: claim small batches, record each execution, fail some attempts."""
     rng = random.Random(seed)
-    queue = Queue(
-        Database(settings.resolved_database_url), Registry.load(settings), queue_policy(settings)
-    )
+    queue = Queue(Database(database_url), Registry.load(settings), queue_policy(settings))
     worker = f"w{seed}:{os.getpid()}"
     idle = 0
     with log_path.open("a") as log:
@@ -60,7 +58,8 @@ def test_concurrent_workers_run_each_attempt_once_and_fan_in_once(
     log_path = tmp_path / "executions.log"
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=work, args=(settings, log_path, seed)) for seed in range(WORKERS)
+        context.Process(target=work, args=(settings, queue.db.url, log_path, seed))
+        for seed in range(WORKERS)
     ]
     for process in processes:
         process.start()

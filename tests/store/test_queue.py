@@ -1,4 +1,4 @@
-"""The queue's contract, on a real SQLite database, driven the way workers drive it."""
+"""The queue's contract, on real SQLite and PostgreSQL databases, driven as workers drive it."""
 
 from __future__ import annotations
 
@@ -145,6 +145,8 @@ def test_a_batch_writes_rare_shapes_the_general_way(queue: Queue) -> None:
 
 
 def test_failures_retry_after_a_delay_then_fail_the_job_with_the_code(queue: Queue) -> None:
+    # Backoffs long enough (0.1–0.4 s) that the next claim surely comes before they end.
+    queue = Queue(queue.db, queue.planner, QueuePolicy(retry_base_seconds=0.2))
     job, _ = queue.create_job(noop_job())
     error = TileworkError(ErrorCode.DOWNLOAD_FAILED, "source answered 503")
     for attempt in (1, 2):
@@ -154,7 +156,7 @@ def test_failures_retry_after_a_delay_then_fail_the_job_with_the_code(queue: Que
         [task] = queue.job_tasks(job.id)
         assert task.status is TaskStatus.QUEUED and task.error_code == "download_failed"
         assert queue.claim(WORKER, 1, LEASE) == []  # the retry waits for its backoff
-        time.sleep(0.06)
+        time.sleep(0.2 * 2 ** (attempt - 1) + 0.01)
     [item] = queue.claim(WORKER, 1, LEASE)
     queue.fail(item.task.id, WORKER, error)
     failed = queue.get_job(job.id)

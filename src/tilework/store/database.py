@@ -21,14 +21,32 @@ WRITE_LOCK_POLL_SECONDS = 0.0005
 _WRITE = "tilework_write"
 
 
+def driver_url(url: str) -> sa.URL:
+    """``url`` with its driver named: plain ``postgresql://`` (and ``postgres://``, as hosted
+    services print it) means psycopg 3, not SQLAlchemy's default psycopg2."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite gets WAL and explicit write transactions."""
-    parsed = make_url(url)
+    parsed = driver_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # prepare_threshold=None: no server-side prepared statements, which a transaction-mode
+        # pooler (PgBouncer, Supabase's pooler) cannot keep between transactions.
+        return sa.create_engine(
+            parsed, pool_pre_ping=True, connect_args={"prepare_threshold": None}
+        )
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        raise TileworkError(
+            ErrorCode.VALIDATION_FAILED,
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite:// or postgresql://",
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False}, pool_size=8)
+    engine = sa.create_engine(parsed, connect_args={"check_same_thread": False}, pool_size=8)
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
