@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.databases import BACKENDS, fresh_database
+from tests.s3 import S3Server, run_s3_server
 from tilework.core.settings import Settings
 from tilework.objects.factory import open_object_store
 from tilework.objects.store import ObjectStore
@@ -32,6 +33,11 @@ def settings(tmp_path: Path) -> Settings:
         task_timeout=20,
         port=0,
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    yield from run_s3_server(tmp_path_factory.mktemp("s3"))
 
 
 @pytest.fixture(params=BACKENDS)

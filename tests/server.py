@@ -44,11 +44,11 @@ def tilework_env(home: Path, **settings: object) -> dict[str, str]:
 class WorkerProcess:
     """``tilework worker`` as a subprocess: a worker host apart from the server's."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
         self.log_path = log_path
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tilework", "worker", "--workers", "1"],
+                [sys.executable, "-m", "tilework", "worker", "--workers", str(workers)],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -8,6 +8,7 @@ from tilework.core.settings import Settings
 from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
 from tilework.store.database import Database
+from tilework.store.notify import task_signal
 from tilework.store.queue import Queue, QueuePolicy
 from tilework.worker.pool import WorkerPool
 
@@ -40,4 +41,6 @@ def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
     """``count`` worker loops sharing one queue, with connections of their own (not the API's)."""
     database = Database(settings.resolved_database_url)
     queue = Queue(database, Registry.load(settings), queue_policy(settings))
-    return WorkerPool(settings, queue, count)
+    # A serving process without workers has nobody to wake: no listening connection.
+    signal = task_signal(settings.resolved_database_url, settings.database_listen_url, count)
+    return WorkerPool(settings, queue, signal, count)

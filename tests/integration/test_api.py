@@ -159,8 +159,9 @@ def test_concurrent_submits_each_get_their_answer(
     # Requests race to the server, so either width may claim the key first; the
     # other width's requests must then all be refused.
     winner = 12 if keyed[0].status_code == 201 else 13
-    same_key = [a for a, one in zip(keyed, bodies) if one["params"]["width"] == winner]
-    conflicting = [a for a, one in zip(keyed, bodies) if one["params"]["width"] != winner]
+    widths = [one["params"]["width"] for one in bodies[:16]]
+    same_key = [a for a, width in zip(keyed, widths, strict=True) if width == winner]
+    conflicting = [a for a, width in zip(keyed, widths, strict=True) if width != winner]
     assert {answer.status_code for answer in same_key + plain} == {201}
     assert len({answer.json()["id"] for answer in same_key}) == 1
     assert sum("Idempotent-Replayed" not in answer.headers for answer in same_key) == 1

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
+from tests.objects.contract import check_puts_report_and_overwrite
 from tilework.core.errors import TileworkError
 from tilework.objects.local import LocalObjectStore
 from tilework.objects.signing import UrlSigner
@@ -18,14 +18,7 @@ def store(tmp_path: Path) -> LocalObjectStore:
 
 
 def test_put_reports_size_and_hash_and_overwrites(store: LocalObjectStore, tmp_path: Path) -> None:
-    for content in (b"first version", b"second"):
-        source = tmp_path / "src"
-        source.write_bytes(content)
-        info = store.put_file("jobs/a/output.png", source)
-        assert (info.bytes, info.sha256) == (len(content), hashlib.sha256(content).hexdigest())
-        assert not source.exists()
-    assert b"".join(store.open_chunks("jobs/a/output.png")) == b"second"
-    assert list((store.root / ".scratch").iterdir()) == []
+    check_puts_report_and_overwrite(store, tmp_path)
 
 
 def test_keys_cannot_escape_the_root(store: LocalObjectStore, tmp_path: Path) -> None:

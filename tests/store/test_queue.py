@@ -176,7 +176,7 @@ def test_permanent_errors_fail_at_once_and_cancel_sibling_tasks(queue: Queue) ->
     assert failed is not None and failed.status is JobStatus.FAILED
     assert failed.error_code == "corrupt_image"
     # Siblings still running learn of it at their next heartbeat and cannot complete.
-    assert not queue.heartbeat(second.task.id, WORKER, LEASE)
+    assert not queue.heartbeat([second.task.id], WORKER, LEASE)
     assert not queue.complete(third.task.id, WORKER, {}, {})
     assert {t.status for t in queue.job_tasks(job.id)} == {TaskStatus.FAILED, TaskStatus.CANCELED}
 
@@ -188,7 +188,7 @@ def test_cancel_drops_queued_tasks_and_abandons_running_ones(queue: Queue) -> No
     assert canceled is not None and canceled.status is JobStatus.CANCELED
     assert canceled.error_code == "canceled"
     assert queue.claim(WORKER, 10, LEASE) == []
-    assert not queue.heartbeat(running.task.id, WORKER, LEASE)
+    assert not queue.heartbeat([running.task.id], WORKER, LEASE)
     assert not queue.complete(running.task.id, WORKER, {}, {})
     assert queue.cancel_job(job.id) == queue.get_job(job.id)  # cancelling again changes nothing
     assert queue.cancel_job("missing") is None
@@ -221,7 +221,7 @@ def test_a_task_that_keeps_losing_its_worker_fails_with_timeout(queue: Queue) ->
 def test_release_returns_a_task_without_spending_an_attempt(queue: Queue) -> None:
     queue.create_job(noop_job())
     [held] = queue.claim(WORKER, 1, LEASE)
-    assert queue.release(held.task.id, WORKER)
+    assert queue.release([held.task.id], WORKER)
     [again] = queue.claim(WORKER, 1, LEASE)
     assert again.task.attempts == 1
 
@@ -231,7 +231,7 @@ def test_heartbeats_extend_the_lease(queue: Queue) -> None:
     [held] = queue.claim(WORKER, 1, 0.2)
     for _ in range(4):
         time.sleep(0.1)
-        assert queue.heartbeat(held.task.id, WORKER, 0.2)
+        assert queue.heartbeat([held.task.id], WORKER, 0.2)
     assert queue.recover_expired() == 0
 
 

@@ -59,7 +59,11 @@ def sniff(head: bytes) -> InputFormat | None:
 
 def sniff_file(path: Path) -> InputFormat:
     with path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
+        return sniff_allowed(handle.read(SNIFF_BYTES))
+
+
+def sniff_allowed(head: bytes) -> InputFormat:
+    """The format of ``head``, or ``unsupported_format`` for anything not on the allow-list."""
     found = sniff(head)
     if found is None:
         raise TileworkError(

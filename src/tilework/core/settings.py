@@ -25,9 +25,22 @@ class Settings(BaseSettings):
         Path(".tilework"), description="Directory for the embedded database, objects and secrets."
     )
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under home.")
+    database_listen_url: str = Field(
+        "",
+        description="PostgreSQL URL for LISTEN when database_url is a transaction-mode pooler "
+        "(a direct or session-mode URL); empty means database_url.",
+    )
     storage_url: str = Field(
         "", description="Object storage URL; empty means a directory under home."
     )
+    s3_endpoint: str = Field(
+        "", description="S3 endpoint URL for s3:// storage; empty means AWS for the region."
+    )
+    s3_region: str = Field("", description="S3 region ('auto' for R2); empty means us-east-1.")
+    s3_access_key_id: str = Field(
+        "", description="S3 access key; empty means the standard AWS credential chain."
+    )
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret key.")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the API listens on.")
     url: str = Field(
@@ -75,6 +88,9 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(300.0, ge=0, description="Cap on the retry delay.")
     drain_seconds: float = Field(
         30.0, ge=0, description="On SIGTERM, how long running tasks may finish before release."
+    )
+    claim_batch: int = Field(
+        100, ge=1, le=1000, description="Most tasks a worker claims at once (when tasks are quick)."
     )
     poll_max_seconds: float = Field(
         0.5, gt=0, description="Longest an idle worker sleeps between claims."
@@ -135,9 +151,12 @@ class Settings(BaseSettings):
         values = self.model_dump()
         values["home"] = str(self.home.resolve())
         values["database_url"] = _mask_password(self.resolved_database_url)
+        if self.database_listen_url:
+            values["database_listen_url"] = _mask_password(self.database_listen_url)
         values["storage_url"] = self.resolved_storage_url
         values["url"] = self.client_url
         values["public_url"] = self.resolved_public_url
+        values["s3_secret_access_key"] = "********" if self.s3_secret_access_key else None
         values["secret_key"] = (
             "********" if self.secret_key else f"(generated in {self.home / SECRET_KEY_FILE})"
         )

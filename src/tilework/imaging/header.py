@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.formats import InputFormat, sniff_file
+from tilework.core.formats import SNIFF_BYTES, InputFormat, sniff_allowed
 
 # JPEG SOF markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -30,13 +30,19 @@ class ImageSize:
 
 
 def read_size(path: Path, max_pixels: int) -> ImageSize:
-    """The format and size the header declares, checked against ``max_pixels``."""
-    fmt = sniff_file(path)
+    """The format and size the file's header declares, checked against ``max_pixels``."""
     with path.open("rb") as handle:
-        try:
-            width, height = _READERS[fmt](handle)
-        except (struct.error, ValueError, IndexError) as exc:
-            raise _corrupt(fmt) from exc
+        return read_size_of(handle, max_pixels)
+
+
+def read_size_of(handle: BinaryIO, max_pixels: int) -> ImageSize:
+    """The same from a seekable binary file (an object in remote storage, read on demand)."""
+    fmt = sniff_allowed(handle.read(SNIFF_BYTES))
+    handle.seek(0)
+    try:
+        width, height = _READERS[fmt](handle)
+    except (struct.error, ValueError, IndexError) as exc:
+        raise _corrupt(fmt) from exc
     check_pixels(width, height, max_pixels)
     return ImageSize(fmt, width, height)
 

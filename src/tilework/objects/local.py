@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from tilework.core.errors import ErrorCode, TileworkError
+from tilework.objects.digest import HASH_CHUNK_BYTES, file_sha256
 from tilework.objects.keys import validate_key
 from tilework.objects.signing import UrlSigner
 from tilework.objects.store import ObjectInfo
 
 SCRATCH = ".scratch"
-HASH_CHUNK_BYTES = 1 << 20
 
 
 class LocalObjectStore:
@@ -40,7 +40,7 @@ class LocalObjectStore:
             os.replace(path, staged)
         else:
             _copy(path, staged)
-        digest, size = (sha256, staged.stat().st_size) if sha256 else _hash(staged)
+        digest, size = (sha256, staged.stat().st_size) if sha256 else file_sha256(staged)
         _fsync(staged)
         os.replace(staged, target)
         # The rename is durable only once the directory entry itself reaches the disk.
@@ -58,6 +58,11 @@ class LocalObjectStore:
         with self.readable(key) as path, path.open("rb") as handle:
             while chunk := handle.read(chunk_size):
                 yield chunk
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        with self.readable(key) as path, path.open("rb") as handle:
+            yield handle
 
     def exists(self, key: str) -> bool:
         return self.path_of(key).is_file()
@@ -77,16 +82,6 @@ def _copy(source: Path, target: Path) -> None:
         while chunk := src.read(HASH_CHUNK_BYTES):
             dst.write(chunk)
     source.unlink()
-
-
-def _hash(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _fsync(path: Path) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class ObjectStore(Protocol):
 
     def open_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The object's bytes, streamed."""
+        ...
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A seekable binary file of the object, read on demand (a header without the body)."""
         ...
 
     def exists(self, key: str) -> bool: ...

@@ -124,9 +124,16 @@ class Database:
         try:
             connection = self.engine.connect()
         except sa.exc.OperationalError as exc:
-            raise TileworkError(ErrorCode.UNAVAILABLE, "the job database is unreachable") from exc
-        with connection:
-            yield connection
+            raise _unreachable() from exc
+        try:
+            with connection:
+                yield connection
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            # The connection broke mid-transaction (the server went away): the same answer as
+            # a refused connect, so callers see one retryable code, never a driver's traceback.
+            if not _lost_connection(exc):
+                raise
+            raise _unreachable() from exc
 
     def ping(self) -> bool:
         try:
@@ -138,3 +145,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _unreachable() -> TileworkError:
+    return TileworkError(ErrorCode.UNAVAILABLE, "the job database is unreachable")
+
+
+def _lost_connection(exc: sa.exc.DBAPIError) -> bool:
+    return exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,6 +31,7 @@ from tilework.core.jobs import (
     TaskStatus,
 )
 from tilework.store.database import Database
+from tilework.store.notify import CHANNEL
 from tilework.store.records import job_from_mapping, job_from_row, task_from_row
 from tilework.store.schema import jobs, tasks
 
@@ -47,6 +49,15 @@ class QueuePolicy:
         """Capped exponential backoff with jitter, so retries of a burst do not arrive together."""
         ceiling: float = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (attempts - 1))
         return ceiling * random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A task's successful outcome, reported with others in one transaction."""
+
+    task_id: int
+    result: dict[str, Any]
+    timings: dict[str, float]
 
 
 class Queue:
@@ -159,61 +170,84 @@ class Queue:
                 return []
             return self._attach_jobs(conn, claimed, now)
 
-    def heartbeat(self, task_id: int, worker_id: str, lease_seconds: float) -> bool:
-        """Extend the lease; False when the task is no longer this worker's (canceled or lost)."""
+    def heartbeat(self, task_ids: Iterable[int], worker_id: str, lease_seconds: float) -> set[int]:
+        """Extend the leases; returns the ids still this worker's (not canceled, not lost)."""
         with self.db.write() as conn:
-            result = conn.execute(
+            rows = conn.execute(
                 tasks.update()
                 .where(
-                    tasks.c.id == task_id,
+                    tasks.c.id.in_(list(task_ids)),
                     tasks.c.status == TaskStatus.RUNNING.value,
                     tasks.c.worker_id == worker_id,
                 )
                 .values(lease_until=time.time() + lease_seconds)
+                .returning(tasks.c.id)
             )
-            return result.rowcount == 1
+            return {row.id for row in rows}
 
     def complete(
         self, task_id: int, worker_id: str, result: dict[str, Any], timings: dict[str, float]
     ) -> bool:
         """Record a task's success and, if it was the stage's last, plan what follows."""
+        return task_id in self.complete_many(worker_id, [Completion(task_id, result, timings)])
+
+    def complete_many(self, worker_id: str, done: Sequence[Completion]) -> set[int]:
+        """Record successes in one transaction; returns the ids that were still this worker's.
+
+        Statements are per batch and per job, not per task: that is what lets a worker drain
+        thousands of small tasks a second.
+        """
+        if not done:
+            return set()
         with self.db.write() as conn:
-            task = self._held_task(conn, task_id, worker_id)
-            if task is None:
-                return False
-            job = self._lock_job(conn, task.job_id)
+            held = self._held_tasks(conn, [d.task_id for d in done], worker_id)
+            accepted = [d for d in done if d.task_id in held]
+            if not accepted:
+                return set()
+            by_job: dict[str, list[Completion]] = defaultdict(list)
+            for completion in accepted:
+                by_job[held[completion.task_id].job_id].append(completion)
+            locked = self._lock_jobs(conn, by_job)
             conn.execute(
                 tasks.update()
-                .where(tasks.c.id == task_id)
+                .where(tasks.c.id == sa.bindparam("b_id"))
                 .values(
                     status=TaskStatus.SUCCEEDED.value,
-                    result=result,
+                    result=sa.bindparam("b_result", type_=tasks.c.result.type),
                     lease_until=None,
                     completed_at=time.time(),
-                )
+                ),
+                [{"b_id": d.task_id, "b_result": d.result} for d in accepted],
             )
-            if job.status.terminal:
-                return True
-            remaining = job.stage_remaining - 1
-            conn.execute(
-                jobs.update()
-                .where(jobs.c.id == job.id)
-                .values(
-                    stage_remaining=remaining,
-                    tasks_done=job.tasks_done + 1,
-                    timings=_add_timings(job.timings, timings),
-                )
+            for job_id, completions in by_job.items():
+                self._count_done(conn, locked[job_id], completions)
+            return {d.task_id for d in accepted}
+
+    def _count_done(
+        self, conn: sa.Connection, job: JobRecord, completions: list[Completion]
+    ) -> None:
+        if job.status.terminal:
+            return
+        timings = job.timings
+        for completion in completions:
+            timings = _add_timings(timings, completion.timings)
+        remaining = job.stage_remaining - len(completions)
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job.id)
+            .values(
+                stage_remaining=remaining,
+                tasks_done=job.tasks_done + len(completions),
+                timings=timings,
             )
-            if remaining == 0:
-                self._advance(
-                    conn, self._lock_job(conn, job.id), job.stage + 1, self._stage(conn, job)
-                )
-            return True
+        )
+        if remaining == 0:
+            self._advance(conn, self._lock_job(conn, job.id), job.stage + 1, self._stage(conn, job))
 
     def fail(self, task_id: int, worker_id: str, error: TileworkError) -> bool:
         """Record a failed attempt: retry later if allowed, else fail the job with its code."""
         with self.db.write() as conn:
-            task = self._held_task(conn, task_id, worker_id)
+            task = self._held_tasks(conn, [task_id], worker_id).get(task_id)
             if task is None:
                 return False
             job = self._lock_job(conn, task.job_id)
@@ -225,13 +259,13 @@ class Queue:
                 self._give_up(conn, job, task, error)
             return True
 
-    def release(self, task_id: int, worker_id: str) -> bool:
-        """Give a held task back untouched (shutdown): the attempt does not count."""
+    def release(self, task_ids: Iterable[int], worker_id: str) -> int:
+        """Give held tasks back untouched (shutdown): the attempt does not count."""
         with self.db.write() as conn:
             result = conn.execute(
                 tasks.update()
                 .where(
-                    tasks.c.id == task_id,
+                    tasks.c.id.in_(list(task_ids)),
                     tasks.c.status == TaskStatus.RUNNING.value,
                     tasks.c.worker_id == worker_id,
                 )
@@ -243,7 +277,9 @@ class Queue:
                     run_after=time.time(),
                 )
             )
-            return result.rowcount == 1
+            if result.rowcount:
+                self._notify(conn)
+            return int(result.rowcount)
 
     def recover_expired(self, limit: int = 100) -> int:
         """Requeue tasks whose worker stopped heartbeating; fail those out of attempts."""
@@ -273,6 +309,8 @@ class Queue:
         retry = task.attempts < task.max_attempts and not job.status.terminal
         # A lost worker is retried at once: the lease has already been a delay.
         self._settle_failed_task(conn, task, error, retry, delay=0.0)
+        if retry:
+            self._notify(conn)
         if not retry and not job.status.terminal:
             self._give_up(conn, job, task, error)
 
@@ -301,6 +339,7 @@ class Queue:
                 completed_at=None,
             )
         )
+        self._notify(conn)
 
     def _settle_failed_task(
         self,
@@ -345,6 +384,12 @@ class Queue:
 
     def _insert_tasks(self, conn: sa.Connection, job_id: str, stage: int, step: NextStage) -> None:
         conn.execute(tasks.insert(), self._task_rows(job_id, stage, step, time.time()))
+        self._notify(conn)
+
+    def _notify(self, conn: sa.Connection) -> None:
+        """Wake idle workers at commit (PostgreSQL merges repeats within a transaction)."""
+        if self.db.dialect == "postgresql":
+            conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
 
     def _task_rows(
         self, job_id: str, stage: int, step: NextStage, now: float
@@ -401,11 +446,15 @@ class Queue:
             .where(jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.QUEUED.value)
             .values(status=JobStatus.RUNNING.value, started_at=now)
         )
+        # A job's attempts is the most any of its tasks has had: one statement per count.
+        by_attempts: dict[int, set[str]] = defaultdict(set)
         for task in claimed:
+            by_attempts[task.attempts].add(task.job_id)
+        for attempts, ids in by_attempts.items():
             conn.execute(
                 jobs.update()
-                .where(jobs.c.id == task.job_id, jobs.c.attempts < task.attempts)
-                .values(attempts=task.attempts)
+                .where(jobs.c.id.in_(sorted(ids)), jobs.c.attempts < attempts)
+                .values(attempts=attempts)
             )
         rows = conn.execute(
             sa.select(jobs.c.id, jobs.c.operation, jobs.c.params, jobs.c.input).where(
@@ -423,15 +472,27 @@ class Queue:
             for task in claimed
         ]
 
-    def _held_task(self, conn: sa.Connection, task_id: int, worker_id: str) -> TaskRecord | None:
-        row = conn.execute(
+    def _held_tasks(
+        self, conn: sa.Connection, task_ids: list[int], worker_id: str
+    ) -> dict[int, TaskRecord]:
+        rows = conn.execute(
             sa.select(tasks).where(
-                tasks.c.id == task_id,
+                tasks.c.id.in_(task_ids),
                 tasks.c.status == TaskStatus.RUNNING.value,
                 tasks.c.worker_id == worker_id,
             )
-        ).first()
-        return task_from_row(row) if row else None
+        )
+        return {row.id: task_from_row(row) for row in rows}
+
+    def _lock_jobs(self, conn: sa.Connection, job_ids: Iterable[str]) -> dict[str, JobRecord]:
+        # One order for every transaction, so two workers locking the same jobs cannot deadlock.
+        rows = conn.execute(
+            sa.select(jobs)
+            .where(jobs.c.id.in_(sorted(job_ids)))
+            .order_by(jobs.c.id)
+            .with_for_update()
+        )
+        return {row.id: job_from_row(row) for row in rows}
 
     def _stage(self, conn: sa.Connection, job: JobRecord) -> list[TaskRecord]:
         rows = conn.execute(
@@ -488,6 +549,7 @@ class _Submission:
             self.conn.execute(jobs.insert(), self.job_rows)
         if self.task_rows:
             self.conn.execute(tasks.insert(), self.task_rows)
+            self.queue._notify(self.conn)
         return outcomes
 
     def _add(self, new: NewJob) -> tuple[JobRecord, bool]:

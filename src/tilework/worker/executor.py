@@ -28,6 +28,8 @@ class Executor:
         self._settings = settings
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        # Which child this is: a task sent to an earlier one is lost with it and must be resent.
+        self.generation = 0
 
     def ensure_started(self) -> None:
         """Start the child now if it is not running, so its imports do not delay a task."""
@@ -74,6 +76,7 @@ class Executor:
             self._process.kill()
             self._process.wait()
         self._process = self._conn = None
+        self.generation += 1
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
@@ -91,6 +94,7 @@ class Executor:
         if self._conn is not None:
             self._conn.close()
         self._process = self._conn = None
+        self.generation += 1
 
 
 def _join(process: subprocess.Popen[bytes], timeout: float) -> int | None:

@@ -15,6 +15,7 @@ from types import FrameType
 import structlog
 
 from tilework.core.settings import Settings
+from tilework.store.notify import TaskSignal
 from tilework.store.queue import Queue
 from tilework.worker.executor import Executor
 from tilework.worker.loop import Worker
@@ -26,9 +27,12 @@ STOP_GRACE_SECONDS = 10.0  # past the drain, for a worker to release its task an
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings, queue: Queue, count: int) -> None:
+    def __init__(self, settings: Settings, queue: Queue, signal: TaskSignal, count: int) -> None:
         self.settings = settings
-        self.workers = [Worker(settings, queue, Executor(settings), i) for i in range(count)]
+        self.signal = signal
+        self.workers = [
+            Worker(settings, queue, Executor(settings), i, signal) for i in range(count)
+        ]
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -51,6 +55,7 @@ class WorkerPool:
         deadline = time.monotonic() + self.settings.drain_seconds + STOP_GRACE_SECONDS
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self.signal.close()
         log.info("pool_stopped")
 
     def _stop_all(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
-from tilework.imaging.header import read_size
+from tilework.imaging.header import read_size_of
 from tilework.imaging.models import MODELS, weight_files
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation, TaskContext
@@ -41,9 +41,9 @@ class Upscale(Operation[UpscaleParams]):
         if params.neural:
             for factor in set(params.passes.factors):
                 weight_files(MODELS[params.model.value], factor)
-        if "key" in source:  # an uploaded input: its header is local and cheap to read
-            with objects.readable(source["key"]) as path:
-                size = read_size(path, settings.max_input_pixels)
+        if "key" in source:  # an uploaded input: its header is cheap to read, even remotely
+            with objects.open(source["key"]) as handle:
+                size = read_size_of(handle, settings.max_input_pixels)
             check_output(params, size.width, size.height, settings.max_output_pixels)
 
     def plan(

@@ -1,0 +1,191 @@
+"""Queue throughput on SQLite and PostgreSQL, beside pgqueuer on the same PostgreSQL.
+
+Run by hand: ``.venv/bin/python bench/queue.py``. Everything runs on this machine: the
+PostgreSQL server on 127.0.0.1:5432 (or ``TILEWORK_TEST_POSTGRES``), fresh databases created
+and dropped by the run, real ``tilework worker`` and ``tilework serve`` processes.
+
+- drain: ``--tasks`` no-op tasks already queued (in jobs of 10,000), drained by one worker
+  host with ``--workers`` worker threads; tasks/s from the moment they are committed;
+- end to end: ``--jobs`` one-task no-op jobs submitted over HTTP by 32 clients to a server
+  with ``--workers`` workers; jobs/s from the first submit to the last completion;
+- anchor: pgqueuer draining ``--tasks`` no-op jobs (``QueueExecutionMode.drain``) at batch
+  10 and batch 100, on a fresh database of the same server.
+
+Targets (issue 4): PostgreSQL drain at least pgqueuer's batch-100 figure; SQLite drain at
+least 5,000 tasks/s.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path, where its name hides the standard
+# library's queue module (which asyncio imports): put the repository there instead, first thing.
+sys.path.pop(0)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import asyncio
+import tempfile
+import time
+
+import psycopg
+import sqlalchemy as sa
+from tests import images
+from tests.databases import fresh_database
+from tests.server import ServerProcess, WorkerProcess, tilework_env
+
+from bench.submit import submit_load
+from tilework.core.jobs import JobStatus, NewJob
+from tilework.core.settings import Settings
+from tilework.ops.noop import MAX_TASKS
+from tilework.ops.registry import Registry
+from tilework.store.database import Database
+from tilework.store.migrate import migrate
+from tilework.store.queue import Queue
+from tilework.store.schema import jobs
+from tilework.wiring import queue_policy
+
+SQLITE_TARGET = 5_000.0
+CLIENTS = 32
+START_SECONDS = 60
+
+
+def count_done(database: Database) -> int:
+    query = sa.select(sa.func.count()).where(jobs.c.status == JobStatus.SUCCEEDED.value)
+    with database.read() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def wait_until_done(database: Database, expected: int, timeout: float = 600) -> float:
+    """Polls (every 20 ms) until ``expected`` jobs succeeded; returns the time they did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count_done(database) >= expected:
+            return time.perf_counter()
+        time.sleep(0.02)
+    raise RuntimeError(f"only {count_done(database)} of {expected} jobs finished")
+
+
+def warm_up(queue: Queue, database: Database) -> None:
+    """One job through the workers first: they are up, their task processes imported."""
+    queue.create_job(NewJob("noop", {"tasks": 4}, {}, ["stage1"]))
+    wait_until_done(database, 1, timeout=START_SECONDS)
+
+
+def drain(url: str, scratch: Path, tasks: int, workers: int) -> float:
+    """tasks/s for ``tasks`` no-op tasks committed before the clock starts."""
+    home = scratch / "drain-home"
+    settings = Settings(home=home, database_url=url, max_queued=tasks + 1)
+    database = Database(url)
+    migrate(database)
+    queue = Queue(database, Registry.load(settings), queue_policy(settings))
+    env = tilework_env(home, database_url=url, log_level="warning", max_queued=tasks + 1)
+    worker = WorkerProcess(env, scratch / "drain-worker.log", workers=workers)
+    try:
+        warm_up(queue, database)
+        sizes = [min(MAX_TASKS, tasks - done) for done in range(0, tasks, MAX_TASKS)]
+        batch = [NewJob("noop", {"tasks": size}, {}, ["stage1"]) for size in sizes]
+        outcomes = queue.create_jobs(batch)
+        started = time.perf_counter()
+        if any(isinstance(outcome, Exception) for outcome in outcomes):
+            raise RuntimeError(f"submit failed: {outcomes}")
+        finished = wait_until_done(database, 1 + len(sizes))
+    finally:
+        worker.stop()
+        database.dispose()
+    return tasks / (finished - started)
+
+
+def end_to_end(url: str, scratch: Path, count: int, workers: int) -> float:
+    """jobs/s for ``count`` one-task no-op jobs, from the first submit to the last completion."""
+    server = ServerProcess(
+        scratch / "e2e-home",
+        database_url=url,
+        workers=workers,
+        max_queued=count + 1,
+        log_level="warning",
+    ).start()
+    database = Database(url)
+    try:
+        with server.client() as client:
+            key = client.upload(images.photo(scratch / "tiny.png", 8, 8))["key"]
+        job = {"operation": "noop", "input": {"key": key}}
+        started = time.perf_counter()
+        asyncio.run(submit_load(server.port, job, CLIENTS, count // CLIENTS))
+        finished = wait_until_done(database, CLIENTS * (count // CLIENTS))
+    finally:
+        server.stop()
+        database.dispose()
+    return CLIENTS * (count // CLIENTS) / (finished - started)
+
+
+def pgqueuer_drain(url: str, count: int, batch: int) -> float:
+    """The anchor: pgqueuer's own worker draining ``count`` no-op jobs, jobs/s."""
+    from pgqueuer import PsycopgDriver, QueueManager
+    from pgqueuer.models import Job
+    from pgqueuer.queries import Queries
+    from pgqueuer.types import QueueExecutionMode
+
+    async def run() -> float:
+        conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+        connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        try:
+            driver = PsycopgDriver(connection)
+            queries = Queries(driver)
+            await queries.install()
+            for done in range(0, count, 1000):
+                size = min(1000, count - done)
+                await queries.enqueue(["noop"] * size, [None] * size, [0] * size)
+            manager = QueueManager(queries)
+
+            @manager.entrypoint("noop")
+            async def noop(job: Job) -> None:
+                pass
+
+            started = time.perf_counter()
+            await manager.run(batch_size=batch, mode=QueueExecutionMode.drain)
+            return count / (time.perf_counter() - started)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20_000, help="tasks to drain")
+    parser.add_argument("--jobs", type=int, default=2_000, help="jobs for the end-to-end run")
+    parser.add_argument("--workers", type=int, default=2, help="worker threads of the host")
+    args = parser.parse_args()
+
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        for batch in (10, 100):
+            with fresh_database("postgresql", scratch) as url:
+                results[f"pgqueuer batch {batch}"] = rate = pgqueuer_drain(url, args.tasks, batch)
+            print(f"pgqueuer drain, batch {batch:>3}: {rate:8.0f} jobs/s  (anchor)")
+        for backend in ("sqlite", "postgresql"):
+            with fresh_database(backend, scratch) as url:
+                results[f"{backend} drain"] = rate = drain(url, scratch, args.tasks, args.workers)
+            print(f"tilework drain, {backend:<10}: {rate:8.0f} tasks/s")
+            with fresh_database(backend, scratch) as url:
+                rate = end_to_end(url, scratch, args.jobs, args.workers)
+            print(f"tilework end to end, {backend:<10}: {rate:8.0f} jobs/s  ({args.jobs} jobs)")
+
+    anchor = results["pgqueuer batch 100"]
+    pg, lite = results["postgresql drain"], results["sqlite drain"]
+    print(
+        f"PostgreSQL drain {pg:.0f} tasks/s = {pg / anchor:.2f}× pgqueuer batch 100 "
+        f"({'MET' if pg >= anchor else 'MISSED'}: target ≥ 1×)"
+    )
+    print(
+        f"SQLite drain {lite:.0f} tasks/s "
+        f"({'MET' if lite >= SQLITE_TARGET else 'MISSED'}: target ≥ {SQLITE_TARGET:.0f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
