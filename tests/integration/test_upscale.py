@@ -69,8 +69,12 @@ def test_the_cli_upscales_a_file_and_reports_its_stages(
     assert job["progress"]["stages"] == ["prepare", "tiles: animevideov3 ×2 ×3", "stitch"]
 
 
-def test_kill_9_of_a_worker_mid_tiles_gives_the_same_output(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "home", workers=1, lease_seconds=2).start()
+def test_kill_9_of_a_worker_mid_tiles_gives_the_same_output(
+    tmp_path: Path, database_url: str
+) -> None:
+    server = ServerProcess(
+        tmp_path / "home", workers=1, lease_seconds=2, database_url=database_url
+    ).start()
     params = {"scale": 4, "tile": 32, "overlap": 8}
     victim = server.worker()
     try:
@@ -78,12 +82,14 @@ def test_kill_9_of_a_worker_mid_tiles_gives_the_same_output(tmp_path: Path) -> N
             key = client.upload(images.natural_photo(tmp_path / "p.png", 128, 96))["key"]
             undisturbed = client.wait(client.submit("upscale", key=key, params=params)["id"])
             job = client.submit("upscale", key=key, params=params)
-            task_id, pid = running_task(server.home, job["id"], kind="tile", pid=victim.process.pid)
+            task_id, pid = running_task(
+                database_url, job["id"], kind="tile", pid=victim.process.pid
+            )
             os.kill(pid, signal.SIGKILL)
             done = client.wait(job["id"], timeout=120)
     finally:
         victim.stop()
         assert server.stop() == 0, server.log()
     assert undisturbed["status"] == done["status"] == "succeeded", server.log()
-    assert task_attempts(server.home, task_id) == 2, "the kill did not interrupt a tile"
+    assert task_attempts(database_url, task_id) == 2, "the kill did not interrupt a tile"
     assert done["outputs"][0]["sha256"] == undisturbed["outputs"][0]["sha256"]
