@@ -15,6 +15,7 @@ from tests.s3 import S3Server
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.settings import Settings
 from tilework.imaging.header import read_size_of
+from tilework.objects import s3
 from tilework.objects.factory import open_object_store
 from tilework.objects.s3 import PART_BYTES, S3ObjectStore
 
@@ -39,8 +40,10 @@ def test_put_read_overwrite_and_delete(s3_server: S3Server, tmp_path: Path) -> N
 
 
 def test_large_files_go_up_in_parts_and_come_down_presigned(
-    s3_server: S3Server, tmp_path: Path
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # One part at a time: moto's recorder appends requests to its file without a lock.
+    monkeypatch.setattr(s3, "UPLOAD_CONCURRENCY", 1)
     store = s3_store(s3_server, tmp_path, prefix="tenant/outputs")
     content = os.urandom(2 * PART_BYTES + 12345)
     source = tmp_path / "big.png"
