@@ -112,13 +112,14 @@ def end_to_end(url: str, scratch: Path, count: int, workers: int) -> float:
         with server.client() as client:
             key = client.upload(images.photo(scratch / "tiny.png", 8, 8))["key"]
         job = {"operation": "noop", "input": {"key": key}}
+        per_client = count // CLIENTS
         started = time.perf_counter()
-        asyncio.run(submit_load(server.port, job, CLIENTS, count // CLIENTS))
-        finished = wait_until_done(database, CLIENTS * (count // CLIENTS))
+        asyncio.run(submit_load(server.port, job, CLIENTS, per_client))
+        finished = wait_until_done(database, CLIENTS * per_client)
     finally:
         server.stop()
         database.dispose()
-    return CLIENTS * (count // CLIENTS) / (finished - started)
+    return CLIENTS * per_client / (finished - started)
 
 
 def pgqueuer_drain(url: str, count: int, batch: int) -> float:
@@ -129,8 +130,7 @@ def pgqueuer_drain(url: str, count: int, batch: int) -> float:
     from pgqueuer.types import QueueExecutionMode
 
     async def run() -> float:
-        conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-        connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        connection = await psycopg.AsyncConnection.connect(url, autocommit=True)
         try:
             driver = PsycopgDriver(connection)
             queries = Queries(driver)

@@ -40,9 +40,6 @@ class S3Server:
             "s3_secret_access_key": SECRET_KEY,
         }
 
-    def environment(self, bucket: str, prefix: str = "") -> dict[str, str]:
-        return {f"TILEWORK_{k.upper()}": v for k, v in self.settings(bucket, prefix).items()}
-
     def start_recording(self) -> None:
         httpx.post(f"{self.endpoint}/moto-api/recorder/reset-recording").raise_for_status()
         httpx.post(f"{self.endpoint}/moto-api/recorder/start-recording").raise_for_status()

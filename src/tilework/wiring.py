@@ -8,7 +8,7 @@ from tilework.core.settings import Settings
 from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
 from tilework.store.database import Database
-from tilework.store.notify import task_signal
+from tilework.store.notify import Polling, task_signal
 from tilework.store.queue import Queue, QueuePolicy
 from tilework.worker.pool import WorkerPool
 
@@ -42,5 +42,9 @@ def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
     database = Database(settings.resolved_database_url)
     queue = Queue(database, Registry.load(settings), queue_policy(settings))
     # A serving process without workers has nobody to wake: no listening connection.
-    signal = task_signal(settings.resolved_database_url, settings.database_listen_url, count)
+    signal = (
+        task_signal(settings.resolved_database_url, settings.database_listen_url)
+        if count
+        else Polling()
+    )
     return WorkerPool(settings, queue, signal, count)

@@ -110,7 +110,7 @@ class PostgresListener(Polling):
             backoff = min(backoff * 2, RECONNECT_MAX_SECONDS)
 
 
-def task_signal(database_url: str, listen_url: str = "", waiters: int = 1) -> TaskSignal:
-    if waiters and driver_url(database_url).get_backend_name() == "postgresql":
+def task_signal(database_url: str, listen_url: str = "") -> TaskSignal:
+    if driver_url(database_url).get_backend_name() == "postgresql":
         return PostgresListener(listen_url or database_url)
     return Polling()
