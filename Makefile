@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TORCH_STAMP := $(VENV)/.installed-torch
 
-.PHONY: install run test lint bench clean
+.PHONY: install install-torch run test lint bench clean
 
 install: $(STAMP)
 
@@ -14,13 +15,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python -q -e ".[dev,models]"
 	touch $(STAMP)
 
+# PyTorch (the GPU backend and its tests) through pip rather than uv: pip honours a pip.conf that
+# points at a local CPU build, and uv would fetch the default CUDA build instead.
+install-torch: $(TORCH_STAMP)
+
+$(TORCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	touch $(TORCH_STAMP)
+
 run: install
 	$(BIN)/tilework serve
 
-test: install
+test: install-torch
 	$(BIN)/pytest
 
-lint: install
+lint: install-torch
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

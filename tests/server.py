@@ -54,6 +54,20 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
 
+    def wait_started(self, timeout: float = START_SECONDS) -> WorkerProcess:
+        """Wait until this host's first worker loop runs: on a loaded machine a new worker host
+        can take seconds to import, and a test that needs it to claim work must not race that."""
+        mark = f":{self.process.pid}:0'"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker host exited at start:\n{self.log_path.read_text()}")
+            lines = self.log_path.read_text(errors="replace").splitlines()
+            if any("event='worker_started'" in line and mark in line for line in lines):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("worker host did not start")
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

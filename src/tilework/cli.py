@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,7 +17,11 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from tilework.client import TERMINAL, ApiError, Client, JobBody
+from tilework.core.errors import TileworkError
 from tilework.core.settings import Settings
+
+if TYPE_CHECKING:
+    from tilework.worker.pool import WorkerPool
 
 app = typer.Typer(
     help="Asynchronous image jobs: a durable queue, workers and an HTTP API.",
@@ -30,6 +34,7 @@ stderr = Console(stderr=True)
 
 EXIT_JOB_FAILED = 1
 EXIT_API_ERROR = 2
+EXIT_START_ERROR = 3  # serve/worker: a setting the workers cannot honour
 
 Workers = Annotated[
     int | None,
@@ -55,14 +60,13 @@ def serve(
     from tilework.api.app import create_app
     from tilework.core.logging import configure_logging
     from tilework.store.migrate import migrate
-    from tilework.wiring import build_api_state, build_worker_pool
+    from tilework.wiring import build_api_state
 
     settings = settings_with(workers=workers, host=host, port=port)
     configure_logging(settings)
     state = build_api_state(settings)
     migrate(state.database)
-    pool = build_worker_pool(settings, settings.workers)
-    pool.start()
+    pool = _started_pool(settings, settings.workers)
     stderr.print(
         f"tilework {settings.client_url}  (API docs: {settings.client_url}/docs, "
         f"{settings.workers} workers, home {settings.home.resolve()})"
@@ -93,13 +97,11 @@ def worker(workers: Workers = None) -> None:
     from tilework.core.logging import configure_logging
     from tilework.store.database import Database
     from tilework.store.migrate import migrate
-    from tilework.wiring import build_worker_pool
 
     settings = settings_with(workers=workers)
     configure_logging(settings)
     migrate(Database(settings.resolved_database_url))
-    pool = build_worker_pool(settings, max(settings.workers, 1))
-    pool.start()
+    pool = _started_pool(settings, max(settings.workers, 1))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -233,6 +235,20 @@ def main() -> None:
 
 def _absorb(_signum: int, _frame: FrameType | None) -> None:
     pass
+
+
+def _started_pool(settings: Settings, count: int) -> WorkerPool:
+    """The workers, running; a setting they cannot honour (a GPU that is not there) ends the
+    command with its reason rather than a traceback."""
+    from tilework.wiring import build_worker_pool
+
+    try:
+        pool = build_worker_pool(settings, count)
+        pool.start()
+    except TileworkError as error:
+        stderr.print(f"[red]error[/red] {error.code}: {error.message}")
+        raise typer.Exit(EXIT_START_ERROR) from None
+    return pool
 
 
 def _client() -> Client:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tilework.core.settings import Settings
+from tilework.imaging.devices import model_devices
 from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
 from tilework.store.database import Database
 from tilework.store.notify import Polling, task_signal
 from tilework.store.queue import Queue, QueuePolicy
+from tilework.worker.models import ModelProcesses
 from tilework.worker.pool import WorkerPool
 
 if TYPE_CHECKING:
@@ -47,4 +49,7 @@ def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
         if count
         else Polling()
     )
-    return WorkerPool(settings, queue, signal, count)
+    # Model processes only where there are task processes to serve.
+    devices = model_devices(settings.device) if count else []
+    models = ModelProcesses(devices, required=settings.device != "auto")
+    return WorkerPool(settings, queue, signal, count, models)

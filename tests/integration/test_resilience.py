@@ -61,7 +61,7 @@ def test_kill_9_of_a_busy_worker_loses_nothing(tmp_path: Path, database_url: str
     server = ServerProcess(
         tmp_path / "home", workers=0, lease_seconds=2, database_url=database_url
     ).start()
-    first = server.worker()
+    first = server.worker().wait_started()
     second = None
     try:
         with server.client() as client:

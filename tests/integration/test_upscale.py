@@ -76,7 +76,7 @@ def test_kill_9_of_a_worker_mid_tiles_gives_the_same_output(
         tmp_path / "home", workers=1, lease_seconds=2, database_url=database_url
     ).start()
     params = {"scale": 4, "tile": 32, "overlap": 8}
-    victim = server.worker()
+    victim = server.worker().wait_started()
     try:
         with server.client() as client:
             key = client.upload(images.natural_photo(tmp_path / "p.png", 128, 96))["key"]

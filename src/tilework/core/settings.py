@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     model_threads: int = Field(
         0, ge=0, description="Threads per super-resolution run; 0 means cores / workers."
     )
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda|torch-cpu)$",
+        description="Where super-resolution runs: cpu (ncnn in each task process), cuda (PyTorch, "
+        "one model process per GPU), auto (cuda when a GPU is visible and torch is installed, "
+        "else cpu) or torch-cpu (the cuda path's code on the CPU, for checks).",
+    )
+    model_socket: str = Field(
+        "",
+        description="Unix socket of the model process super-resolution runs are sent to; the "
+        "worker pool sets it for each task process when it owns GPUs.",
+    )
     secret_key: SecretStr | None = Field(
         None, description="HMAC key for signed URLs; generated under home if unset."
     )

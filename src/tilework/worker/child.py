@@ -7,25 +7,21 @@ interpreter (12 MiB) that tilework never needs.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import threading
-import time
 from multiprocessing.connection import Connection
 
 from tilework.core.logging import configure_logging
 from tilework.core.settings import Settings
 from tilework.worker.malloc import return_large_blocks
-
-PARENT_CHECK_SECONDS = 1.0
+from tilework.worker.parent import exit_with_parent
 
 
 def serve_tasks(conn: Connection, settings: Settings) -> None:
     """Take tasks until the socket closes."""
     # Ctrl-C reaches the whole process group; the worker decides when its child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    exit_with_parent()
     return_large_blocks()
     configure_logging(settings)
     # Imported here so that only the task process, never the worker, loads image libraries.
@@ -38,18 +34,6 @@ def serve_tasks(conn: Connection, settings: Settings) -> None:
         except (EOFError, OSError):
             return
         conn.send(runner.run(claimed))
-
-
-def _exit_with_parent() -> None:
-    """A worker killed with SIGKILL cannot stop its child; the child notices and leaves."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_SECONDS)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main() -> None:

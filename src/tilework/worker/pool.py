@@ -19,6 +19,7 @@ from tilework.store.notify import TaskSignal
 from tilework.store.queue import Queue
 from tilework.worker.executor import Executor
 from tilework.worker.loop import Worker
+from tilework.worker.models import ModelProcesses
 
 log = structlog.get_logger("tilework.pool")
 
@@ -27,15 +28,30 @@ STOP_GRACE_SECONDS = 10.0  # past the drain, for a worker to release its task an
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings, queue: Queue, signal: TaskSignal, count: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        queue: Queue,
+        signal: TaskSignal,
+        count: int,
+        models: ModelProcesses,
+    ) -> None:
         self.settings = settings
+        self.queue = queue
         self.signal = signal
-        self.workers = [
-            Worker(settings, queue, Executor(settings), i, signal) for i in range(count)
-        ]
+        self.count = count
+        self.models = models
+        self.workers: list[Worker] = []
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        # The model processes first: which of them came up decides where task processes send
+        # their tiles (none: each runs ncnn itself).
+        self.models.start()
+        self.workers = [
+            Worker(self.settings, self.queue, Executor(self._task_settings(i)), i, self.signal)
+            for i in range(self.count)
+        ]
         self._threads = [
             threading.Thread(target=self._run, args=(worker,), name=f"worker-{index}")
             for index, worker in enumerate(self.workers)
@@ -56,7 +72,14 @@ class WorkerPool:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.signal.close()
+        self.models.stop()
         log.info("pool_stopped")
+
+    def _task_settings(self, index: int) -> Settings:
+        address = self.models.address(index)
+        if not address:
+            return self.settings
+        return self.settings.model_copy(update={"model_socket": address})
 
     def _stop_all(self) -> None:
         for worker in self.workers:

@@ -11,8 +11,9 @@ import pyvips
 from tilework.core.jobs import JsonDict
 from tilework.imaging.decode import pipeline_error, probe
 from tilework.imaging.encode import normalize, save
+from tilework.imaging.networks import network
 from tilework.imaging.stitch import stitched_image
-from tilework.imaging.superres import Pixels, network
+from tilework.imaging.superres import Pixels
 from tilework.imaging.tiles import Tile
 from tilework.objects.keys import job_output_key
 from tilework.ops.base import TaskContext
@@ -88,7 +89,7 @@ def upscale_tile(ctx: TaskContext[UpscaleParams], fallback: bool = False) -> Jso
         rgb, alpha = _pixels(image[:3]), image[3] if image.bands == 4 else None
     with ctx.step("fallback_tile" if fallback else "model"):
         for factor in passes.factors:
-            net = network(params.model.value, factor, ctx.settings.resolved_model_threads)
+            net = network(params.model.value, factor, ctx.settings)
             rgb = net.upscale(rgb)
     with ctx.step("encode_tile"):
         out = _exact(_image(rgb), width * params.scale, height * params.scale)

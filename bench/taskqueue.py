@@ -1,6 +1,6 @@
 """Queue throughput on SQLite and PostgreSQL, beside pgqueuer on the same PostgreSQL.
 
-Run by hand: ``.venv/bin/python bench/queue.py``. Everything runs on this machine: the
+Run by hand: ``.venv/bin/python bench/taskqueue.py``. Everything runs on this machine: the
 PostgreSQL server on 127.0.0.1:5432 (or ``TILEWORK_TEST_POSTGRES``), fresh databases created
 and dropped by the run, real ``tilework worker`` and ``tilework serve`` processes.
 
