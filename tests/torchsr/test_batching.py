@@ -96,6 +96,24 @@ def test_images_batched_together_come_out_as_if_run_alone(
         assert np.abs(batched.astype(np.int16) - alone.astype(np.int16)).max() <= 1
 
 
+def test_little_memory_means_small_windows_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = TorchNetwork("animevideov3", 2, "cpu")
+    net.batch_pixels = 80 * 80  # what a small GPU's free memory would allow
+    forward = net._forward
+    shapes: list[tuple[int, ...]] = []
+
+    def recording(batch: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(batch.shape))
+        return forward(batch)
+
+    monkeypatch.setattr(net, "_forward", recording)
+    rgb = photo_pixels(tmp_path, 200, 150)
+    assert net.upscale(rgb).shape == (300, 400, 3)
+    assert shapes and all(b == 1 and h <= 80 and w <= 80 for b, h, w, _ in shapes)
+
+
 def test_a_window_too_large_for_memory_is_split_in_half(monkeypatch: pytest.MonkeyPatch) -> None:
     net = TorchNetwork("animevideov3", 2, "cpu")
     forward = net._forward

@@ -3,8 +3,8 @@
 Each image is cut into equal windows (its core plus ``WINDOW_PAD`` pixels of context, shifted
 inward at the borders so that every window of an image has one shape); windows of one shape,
 from any number of images, run as one batch. On CUDA the network runs in fp16 with
-channels-last tensors, pixels cross the bus as bytes, and the window side and batch size come
-from the GPU's free memory, measured once per network.
+channels-last tensors, pixels cross the bus as bytes, and the pixels one batch may hold (hence
+the window side and the batch size) come from the GPU's free memory, measured once per network.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from tilework.imaging.torchnet import load_module
 # Context around each window's core, as Real-ESRGAN's ``tile_pad``.
 WINDOW_PAD = 10
 # Cap on a window's side: the padding's share is under 10% there, and larger windows only
-# shrink the batch.
+# shrink the batch. Below it a window is as large as one batch's memory allows, so a small GPU
+# gets small windows rather than running out of memory on one.
 MAX_WINDOW = 512
+MIN_WINDOW = 64
 MAX_BATCH = 64
 # Share of the GPU's free memory one batch may use; the rest is left to the allocator's cache,
 # the other loaded networks and fragmentation.
@@ -111,8 +113,9 @@ class TorchNetwork:
             for i in images
         ]
         by_shape: dict[tuple[int, int], list[tuple[int, Window]]] = defaultdict(list)
+        side = min(MAX_WINDOW, max(MIN_WINDOW, math.isqrt(self.batch_pixels)))
         for index, image in enumerate(images):
-            shape, cut = windows(image.shape[0], image.shape[1], WINDOW_PAD, MAX_WINDOW)
+            shape, cut = windows(image.shape[0], image.shape[1], WINDOW_PAD, side)
             by_shape[shape].extend((index, window) for window in cut)
         for (win_h, win_w), members in by_shape.items():
             first = 0
