@@ -13,6 +13,7 @@ from tilework.api import schemas
 from tilework.api.errors import field_errors
 from tilework.api.render import job_body
 from tilework.api.state import ApiState, api_state
+from tilework.api.waiting import finished_within, preferred_wait
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobRecord, JobStatus, NewJob
 
@@ -26,6 +27,7 @@ MAX_PAGE = 200
     status_code=201,
     response_model=schemas.Job,
     responses={
+        200: {"model": schemas.Job, "description": "Finished within ``Prefer: wait=N``."},
         409: {"model": schemas.ErrorBody},
         422: {"model": schemas.ErrorBody},
         503: {"model": schemas.ErrorBody},
@@ -38,13 +40,26 @@ async def create_job(
     idempotency_header: Annotated[
         str | None, Header(alias="Idempotency-Key", max_length=255)
     ] = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="``wait=N`` (1–60 s; bare ``wait`` is 60): answer 200 with the "
+            "finished job if it ends within N seconds, else 201 as usual."
+        ),
+    ] = None,
 ) -> schemas.Job:
     """Queue a job. Validation happens here; the work happens on the workers."""
+    wait = preferred_wait(prefer)
     key = body.idempotency_key or idempotency_header
     job, created = await state.submitter.submit(lambda: _new_job(state, body, key))
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
+    if wait is not None:
+        response.headers["Preference-Applied"] = f"wait={wait:g}"
+        job = await finished_within(state.queue, job, wait)
+        if job.status.terminal:
+            response.status_code = 200
     return _body(state, job)
 
 

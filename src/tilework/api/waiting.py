@@ -1,0 +1,68 @@
+"""``Prefer: wait=N`` (RFC 7240): a submit that answers with the finished job when it is quick.
+
+Seed 001's synchronous tools: a client that wants one request, not submit-then-poll, waits up to
+N seconds. The job is queued and run exactly as any other; only the answer waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+from starlette.concurrency import run_in_threadpool
+
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import JobRecord
+from tilework.store.queue import Queue
+
+MAX_WAIT_SECONDS = 60.0
+# Polling the job row: quick jobs are seen within milliseconds, long waits cost few reads.
+FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.005, 0.25
+WAIT = re.compile(r"^wait(?:\s*=\s*(?P<seconds>[^\s;]*))?$", re.IGNORECASE)
+
+
+def preferred_wait(prefer: str | None) -> float | None:
+    """Seconds to wait from a ``Prefer`` header, None without a ``wait`` preference.
+
+    Other preferences in the header are left alone, as RFC 7240 asks; a ``wait`` this server
+    cannot honour (not a number, not within 1–60) is refused rather than silently dropped.
+    """
+    if prefer is None:
+        return None
+    for item in prefer.split(","):
+        matched = WAIT.match(item.strip())
+        if matched is None:
+            continue
+        text = matched.group("seconds")
+        if text is None:
+            return MAX_WAIT_SECONDS
+        try:
+            seconds = float(text.strip('"'))
+        except ValueError:
+            seconds = float("nan")
+        if not 1 <= seconds <= MAX_WAIT_SECONDS:
+            raise TileworkError(
+                ErrorCode.VALIDATION_FAILED,
+                f"Prefer: wait must be 1 to {MAX_WAIT_SECONDS:g} seconds, not {text!r}",
+                {"errors": [{"field": "headers.prefer", "message": "wait out of range"}]},
+            )
+        return seconds
+    return None
+
+
+async def finished_within(queue: Queue, job: JobRecord, seconds: float) -> JobRecord:
+    """The job once it has ended, or as it stands after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    pause = FIRST_POLL_SECONDS
+    while not job.status.terminal:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, MAX_POLL_SECONDS)
+        current = await run_in_threadpool(queue.get_job, job.id)
+        if current is None:  # deleted meanwhile: answer with what was submitted
+            break
+        job = current
+    return job
