@@ -30,8 +30,8 @@ test: install-torch
 	$(BIN)/pytest
 
 lint: install-torch
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
 bench: install

@@ -105,3 +105,33 @@ def test_a_gpu_torch_cannot_see_is_dropped_when_guessed_and_an_error_when_asked_
             asked.start()
     finally:
         asked.stop()
+
+
+def test_a_sender_that_leaves_mid_run_does_not_take_the_process_down(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # Started here, not by the fixture, so that its stderr is the one capfd reads.
+    models = ModelProcesses(["cpu"], required=True)
+    models.start()
+    try:
+        _leave_mid_run(models, capfd)
+    finally:
+        models.stop()
+
+
+def _leave_mid_run(models: ModelProcesses, capfd: pytest.CaptureFixture[str]) -> None:
+    from multiprocessing.connection import Client
+
+    rgb = picture(4)
+    leaving = Client(models.address(0), family="AF_UNIX")
+    leaving.send(("animevideov3", 2, rgb.shape))
+    leaving.send_bytes(rgb.reshape(-1).data)
+    leaving.close()  # as a task process killed while its tile runs
+    out = RemoteNetwork(models.address(0), "animevideov3", 2).upscale(rgb)
+    assert out.shape == (80, 112, 3)
+    process = models._processes[0]
+    assert process is not None and process.poll() is None
+    # The answer to the departed sender was dropped quietly (the model process shares our
+    # stderr), not with a connection thread's traceback.
+    time.sleep(0.5)
+    assert "Traceback" not in capfd.readouterr().err

@@ -86,12 +86,19 @@ def _serve_connection(conn: Connection, runs: queue.Queue[Run]) -> None:
             run = Run(model, factor, pixels)
             runs.put(run)
             run.done.wait()
-            if run.error is not None:
-                conn.send(("error", run.error.code.value, run.error.message))
-                continue
-            assert run.result is not None
-            conn.send(("ok", run.result.shape))
-            conn.send_bytes(np.ascontiguousarray(run.result).reshape(-1).data)
+            try:
+                _answer(conn, run)
+            except OSError:  # the task process died or was killed while its tile ran
+                return
+
+
+def _answer(conn: Connection, run: Run) -> None:
+    if run.error is not None:
+        conn.send(("error", run.error.code.value, run.error.message))
+        return
+    assert run.result is not None
+    conn.send(("ok", run.result.shape))
+    conn.send_bytes(np.ascontiguousarray(run.result).reshape(-1).data)
 
 
 def _run_forever(runs: queue.Queue[Run], device: str) -> None:
