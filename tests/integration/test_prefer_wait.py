@@ -19,6 +19,12 @@ def submit(server: ServerProcess, body: dict[str, Any], prefer: str | None) -> h
     return httpx.post(f"{server.url}/v1/jobs", json=body, headers=headers, timeout=90)
 
 
+def slow_job(client: Client, photo: Path) -> dict[str, Any]:
+    """A job body that takes 20 s: longer than any wait here."""
+    key = client.upload(photo)["key"]
+    return {"operation": "noop", "input": {"key": key}, "params": {"sleep_ms": 20_000}}
+
+
 def test_a_quick_job_comes_back_finished(
     server: ServerProcess, client: Client, photo: Path
 ) -> None:
@@ -40,8 +46,7 @@ def test_a_quick_job_comes_back_finished(
 def test_a_slow_job_answers_201_when_the_wait_runs_out(
     server: ServerProcess, client: Client, photo: Path
 ) -> None:
-    key = client.upload(photo)["key"]
-    body = {"operation": "noop", "input": {"key": key}, "params": {"sleep_ms": 20_000}}
+    body = slow_job(client, photo)
     started = time.monotonic()
     answer = submit(server, body, "respond-async, wait=1")  # other preferences are left alone
     waited = time.monotonic() - started
@@ -80,8 +85,7 @@ def test_a_wait_out_of_range_is_refused_and_queues_nothing(
 def test_without_a_wait_preference_the_answer_is_immediate(
     server: ServerProcess, client: Client, photo: Path
 ) -> None:
-    key = client.upload(photo)["key"]
-    body = {"operation": "noop", "input": {"key": key}, "params": {"sleep_ms": 20_000}}
+    body = slow_job(client, photo)
     answer = submit(server, body, "respond-async")
     assert answer.status_code == 201
     assert "Preference-Applied" not in answer.headers

@@ -39,17 +39,14 @@ def gpu_count() -> int:
 
 def model_devices(setting: str) -> list[str]:
     """The torch devices that get a model process each; empty means ncnn in the task process."""
-    if setting == "cpu":
+    if setting == "cpu" or (setting == "auto" and importlib.util.find_spec("torch") is None):
         return []
-    if setting == "torch-cpu":
+    if setting != "auto":
         _require_torch(setting)
+    if setting == "torch-cpu":
         return ["cpu"]
     count = gpu_count()
-    if setting == "auto":
-        has_torch = importlib.util.find_spec("torch") is not None
-        return [f"cuda:{index}" for index in range(count)] if has_torch else []
-    _require_torch(setting)
-    if not count:
+    if setting == "cuda" and not count:
         raise TileworkError(
             ErrorCode.VALIDATION_FAILED,
             "TILEWORK_DEVICE=cuda but no NVIDIA GPU is visible (no /dev/nvidiaN, or "

@@ -17,22 +17,20 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Listener
-from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
+import torch
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.logging import configure_logging
 from tilework.core.settings import Settings
 from tilework.imaging.superres import Pixels
+from tilework.imaging.torchsr import TorchNetwork
 from tilework.worker.models import EXIT_NO_DEVICE
 from tilework.worker.parent import exit_with_parent
 
 log = structlog.get_logger("tilework.models")
-
-if TYPE_CHECKING:
-    from tilework.imaging.torchsr import TorchNetwork
 
 
 @dataclass
@@ -52,8 +50,6 @@ def serve(address: str, device: str) -> None:
     exit_with_parent()
     # The environment is the pool's, so the same settings (for logging) read from it.
     configure_logging(Settings())
-    import torch
-
     if device.startswith("cuda"):
         if not torch.cuda.is_available() or torch.device(device).index >= torch.cuda.device_count():
             print(f"tilework model process: no CUDA device {device}", file=sys.stderr)
@@ -121,15 +117,12 @@ class Networks:
     """Each pass loaded once, on first use, and kept: a few passes exist and all are small."""
 
     def __init__(self, device: str) -> None:
-        from tilework.imaging.torchsr import TorchNetwork
-
         self.device = device
-        self._load = TorchNetwork
         self._loaded: dict[tuple[str, int], TorchNetwork] = {}
 
     def get(self, model: str, factor: int) -> TorchNetwork:
         if (model, factor) not in self._loaded:
-            net = self._loaded[(model, factor)] = self._load(model, factor, self.device)
+            net = self._loaded[(model, factor)] = TorchNetwork(model, factor, self.device)
             log.info(
                 "model_loaded",
                 device=self.device,
