@@ -80,6 +80,17 @@ def huge_header_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
+def large_photo(path: Path, side: int) -> Path:
+    """A real photograph (scikit-image's astronaut) enlarged to ``side`` square, with grain so
+    that it encodes like a photo of that size rather than a smooth enlargement."""
+    source = distribution("scikit-image").locate_file("skimage/data/astronaut.png")
+    image = pyvips.Image.new_from_file(str(source))
+    image = image.resize(side / image.width, kernel="lanczos3")
+    grain = pyvips.Image.gaussnoise(image.width, image.height, sigma=6, mean=0, seed=11)
+    (image + grain).cast("uchar").write_to_file(str(path), Q=90)
+    return path
+
+
 def natural_photo(path: Path, width: int, height: int, left: int = 40, top: int = 40) -> Path:
     """A crop of a real photograph (scikit-image's astronaut, read as a file, never imported)."""
     source = distribution("scikit-image").locate_file("skimage/data/astronaut.png")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import http.server
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fileserver import serving
 from tests.server import ServerProcess
 from tilework.client import ApiError, Client
 
@@ -217,23 +216,11 @@ def test_failed_jobs_carry_the_error_code(client: Client) -> None:
 
 
 def test_url_inputs_are_fetched(client: Client, photo: Path) -> None:
-    directory = str(photo.parent)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=directory, **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet) as source:
-        threading.Thread(target=source.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{source.server_address[1]}"
+    with serving(photo.parent) as base:
         good = client.submit("resize", url=f"{base}/{photo.name}", params={"width": 32})
         missing = client.submit("resize", url=f"{base}/missing.jpg", params={"width": 32})
         assert client.wait(good["id"], timeout=30)["status"] == "succeeded"
         failed = client.wait(missing["id"], timeout=30)
-        source.shutdown()
     assert failed["status"] == "failed" and failed["error"]["code"] == "download_failed"
     assert "404" in failed["error"]["message"] and failed["attempts"] == 1
 

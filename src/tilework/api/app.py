@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tilework import __version__
-from tilework.api import files, health, jobs, uploads
+from tilework.api import files, health, jobs, renderjobs, uploads
 from tilework.api.errors import install_error_handlers
 from tilework.api.state import ApiState
 
@@ -27,6 +27,6 @@ def create_app(state: ApiState) -> FastAPI:
     )
     app.state.tilework = state
     install_error_handlers(app)
-    for module in (jobs, uploads, files, health):
+    for module in (jobs, uploads, files, health, renderjobs):
         app.include_router(module.router)
     return app

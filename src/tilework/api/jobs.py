@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import ValidationError
 
 from tilework.api import schemas
-from tilework.api.errors import field_errors
-from tilework.api.render import job_body
+from tilework.api.admission import new_job
+from tilework.api.bodies import job_body
 from tilework.api.state import ApiState, api_state
 from tilework.api.waiting import finished_within, preferred_wait
 from tilework.core.errors import ErrorCode, TileworkError
@@ -91,33 +88,8 @@ def cancel_job(job_id: str, state: State) -> schemas.Job:
 
 
 def _new_job(state: ApiState, body: schemas.JobCreate, idempotency_key: str | None) -> NewJob:
-    operation = state.registry.get(body.operation)
-    try:
-        params = operation.validate(body.params)
-    except ValidationError as exc:
-        raise field_errors(exc, prefix=("params",)) from exc
     source = body.input.model_dump(mode="json", exclude_none=True)
-    if "key" in source and not state.objects.exists(source["key"]):
-        raise TileworkError(
-            ErrorCode.VALIDATION_FAILED,
-            f"no uploaded object {source['key']!r}",
-            {"errors": [{"field": "input.key", "message": "not found"}]},
-        )
-    operation.admit(params, source, state.objects, state.settings)
-    params_json = params.model_dump(mode="json")
-    return NewJob(
-        operation=body.operation,
-        params=params_json,
-        input=source,
-        stages=operation.stages(params),
-        idempotency_key=idempotency_key,
-        request_hash=_request_hash(body.operation, source, params_json),
-    )
-
-
-def _request_hash(operation: str, source: dict[str, Any], params: dict[str, Any]) -> str:
-    canonical = json.dumps([operation, source, params], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return new_job(state, body.operation, source, body.params, idempotency_key)
 
 
 def _found(job: JobRecord | None, job_id: str) -> JobRecord:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from tilework.core.jobs import JobStatus
+from tilework.core.sources import SourceSpec
 
 MAX_IDEMPOTENCY_KEY = 255
 
 
-class InputSpec(BaseModel):
-    """Exactly one of ``key`` (from POST /v1/uploads) or ``url`` (http or https)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key: str | None = Field(None, max_length=512)
-    url: AnyHttpUrl | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Self:
-        if (self.key is None) == (self.url is None):
-            raise ValueError("give exactly one of 'key' or 'url'")
-        return self
+InputSpec = SourceSpec
 
 
 class JobCreate(BaseModel):

@@ -39,10 +39,12 @@ class TaskStatus(StrEnum):
 
 @dataclass(frozen=True)
 class PlannedTask:
-    """A task to create: its kind (operation-defined) and a JSON payload."""
+    """A task to create: its kind (operation-defined), a JSON payload and, optionally, its own
+    time limit (shorter than the workers' ``task_timeout``), past which it fails for good."""
 
     kind: str
     payload: JsonDict = field(default_factory=dict)
+    timeout_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class TaskRecord:
     result: JsonDict | None
     error_code: str | None
     error_message: str | None
+    timeout_seconds: float | None = None
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         0.5, gt=0, description="Longest an idle worker sleeps between claims."
     )
     signed_url_seconds: int = Field(3600, ge=1, description="Lifetime of signed file URLs.")
+    max_parallel_uploads: int = Field(
+        2,
+        ge=1,
+        description="Outputs a worker host uploads at once, across its task processes; the "
+        "others finish their processing meanwhile and wait for a free slot.",
+    )
+    upload_attempts: int = Field(
+        5, ge=1, description="Tries per output upload on transient errors (backoff doubles)."
+    )
 
     plugins: list[str] = Field(
         default_factory=list, description="Extra modules to import operations from."

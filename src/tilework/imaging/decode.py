@@ -39,6 +39,15 @@ def probe(path: Path, max_pixels: int) -> ImageHeader:
     return ImageHeader(fmt, image.width, image.height, image.bands)
 
 
+def srgb8(image: pyvips.Image) -> pyvips.Image:
+    """Upright 8-bit sRGB, alpha kept: the form every operation works in."""
+    image = image.autorot()
+    if image.interpretation != "srgb" or image.format != "uchar" or image.bands < 3:
+        image = image.colourspace("srgb")
+    image = image.cast("uchar") if image.format != "uchar" else image
+    return image[:4] if image.bands > 4 else image
+
+
 # libvips reports decoding failures through the loader's name; anything else is our pipeline's.
 _DECODER_WORDS = ("load", "jpeg", "png", "webp", "gif", "tiff", "heif", "premature", "truncated")
 

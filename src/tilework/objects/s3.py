@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import obstore
 from obstore.exceptions import BaseError as ObstoreError
+from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 from obstore.store import S3Store
 
 from tilework.core.errors import ErrorCode, TileworkError
@@ -27,12 +28,13 @@ from tilework.objects.store import ObjectInfo
 
 if TYPE_CHECKING:
     from obstore import ReadableFile
-    from obstore.store import S3Config
+    from obstore.store import ClientConfig, S3Config
 
 # S3 parts are 5 MiB at least (but the last); 8 MiB halves the requests for large outputs.
 PART_BYTES = 8 * 1024 * 1024
 UPLOAD_CONCURRENCY = 4
 READ_BUFFER_BYTES = 256 * 1024
+_REFUSALS = (PermissionDeniedError, UnauthenticatedError)
 
 
 class S3ObjectStore:
@@ -41,11 +43,17 @@ class S3ObjectStore:
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self._store = S3Store(
+        options: ClientConfig = {"allow_http": allow_http, "connect_timeout": "10s"}
+        prefixed = self.prefix or None
+        self._store = S3Store(bucket, prefix=prefixed, config=config, client_options=options)
+        # Uploads are retried by ``objects.uploads`` (logged, with the same policy for every
+        # store); obstore's own retries under them would multiply the attempts.
+        self._writer = S3Store(
             bucket,
-            prefix=self.prefix or None,
+            prefix=prefixed,
             config=config,
-            client_options={"allow_http": allow_http, "connect_timeout": "10s"},
+            client_options=options,
+            retry_config={"max_retries": 0},
         )
         self._scratch = scratch
         scratch.mkdir(parents=True, exist_ok=True)
@@ -56,7 +64,7 @@ class S3ObjectStore:
         with _storage_errors("upload", key):
             # A put is atomic: the object appears whole when the last part is committed.
             obstore.put(
-                self._store,
+                self._writer,
                 validate_key(key),
                 path,
                 attributes={"Content-Type": content_type},
@@ -160,7 +168,8 @@ def _storage_errors(action: str, key: str) -> Iterator[None]:
             code,
             f"object storage failed to {action} {key}: {_first_line(exc)}",
             {"key": key},
-            retryable=True,
+            # Refused credentials stay refused; 5xx, resets and timeouts may pass.
+            retryable=not isinstance(exc, _REFUSALS),
         ) from exc
 
 

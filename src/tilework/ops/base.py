@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+import structlog
 from pydantic import BaseModel
 
 from tilework.core.errors import TileworkError
@@ -18,8 +19,10 @@ from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, Planned
 from tilework.core.settings import Settings
 from tilework.objects.keys import job_output_key
 from tilework.objects.store import ObjectStore
+from tilework.objects.uploads import upload
 
 P = TypeVar("P", bound=BaseModel)
+log = structlog.get_logger("tilework.task")
 
 
 @dataclass
@@ -37,13 +40,21 @@ class TaskContext(Generic[P]):
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """Time a named step; the job's ``timings`` sums them over its tasks."""
+        """Time a named step and log it; the job's ``timings`` sums them over its tasks."""
         started = time.perf_counter()
         try:
             yield
         finally:
             elapsed = time.perf_counter() - started
             self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 4)
+            log.info(
+                "step",
+                step=name,
+                seconds=round(elapsed, 4),
+                job_id=self.job_id,
+                task_id=self.task.id,
+                kind=self.task.kind,
+            )
 
     @contextmanager
     def scratch_file(self, suffix: str = "") -> Iterator[Path]:
@@ -54,14 +65,27 @@ class TaskContext(Generic[P]):
         finally:
             path.unlink(missing_ok=True)
 
-    def store_output(self, path: Path, fmt: OutputFormat, width: int, height: int) -> JsonDict:
-        """Store ``path`` as the job's output (a fixed key, so a re-run overwrites); returns
-        its entry for the job's ``outputs``."""
-        with self.step("store"):
-            key = job_output_key(self.job_id, f"output.{fmt.extension}")
-            stored = self.objects.put_file(key, path)
+    def store_output(
+        self,
+        path: Path,
+        fmt: OutputFormat,
+        width: int,
+        height: int,
+        *,
+        name: str = "output",
+        key: str | None = None,
+        step: str = "store",
+    ) -> JsonDict:
+        """Upload ``path`` as one of the job's outputs and return its entry for ``outputs``.
+
+        The key is fixed (``jobs/<id>/<name>.<ext>`` unless given), so a re-run overwrites.
+        Uploads share the host's ``max_parallel_uploads`` slots and retry transient failures.
+        """
+        with self.step(step):
+            target = key or job_output_key(self.job_id, f"{name}.{fmt.extension}")
+            stored = upload(self.objects, target, path, self.settings)
         return {
-            "name": "output",
+            "name": name,
             "key": stored.key,
             "width": width,
             "height": height,

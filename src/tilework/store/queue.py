@@ -333,6 +333,7 @@ class Queue:
             .values(
                 kind=substitute.kind,
                 payload=substitute.payload,
+                timeout_seconds=substitute.timeout_seconds,
                 status=TaskStatus.QUEUED.value,
                 attempts=0,
                 run_after=time.time(),
@@ -644,6 +645,7 @@ def _task_values(
         "status": TaskStatus.QUEUED.value,
         "attempts": 0,
         "max_attempts": max_attempts,
+        "timeout_seconds": task.timeout_seconds,
         "run_after": now,
         "created_at": now,
     }

@@ -52,4 +52,5 @@ def task_from_row(row: Any) -> TaskRecord:
         result=m["result"],
         error_code=m["error_code"],
         error_message=m["error_message"],
+        timeout_seconds=m["timeout_seconds"],
     )

@@ -62,6 +62,8 @@ tasks = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("started_at", sa.Float),
     sa.Column("completed_at", sa.Float),
+    # The task's own limit (an operation's per-stage timeout); null means the workers' limit.
+    sa.Column("timeout_seconds", sa.Float),
     # Claims scan queued tasks in id order (FIFO); the lease index finds lost ones.
     sa.Index("ix_tasks_status_id", "status", "id"),
     sa.Index("ix_tasks_status_lease", "status", "lease_until"),

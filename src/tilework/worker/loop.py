@@ -7,6 +7,7 @@ transaction. Every task it holds, run or waiting its turn, keeps its lease throu
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -182,7 +183,9 @@ class Worker:
     def _supervise(self, claimed: ClaimedTask) -> Reply | None:
         """Wait for the child's reply, heartbeating; None when the task was given up."""
         task = claimed.task
-        deadline = time.monotonic() + self.settings.task_timeout
+        limit = min(self.settings.task_timeout, task.timeout_seconds or math.inf)
+        own_limit = limit < self.settings.task_timeout
+        deadline = time.monotonic() + limit
         while True:
             now = time.monotonic()
             reply = self.executor.wait(
@@ -197,10 +200,16 @@ class Worker:
                 return None  # the batch's end releases it with the others
             if now >= deadline:
                 self.executor.kill()
+                # An operation's own limit is the user's deadline: running the stage again
+                # would only spend it twice. The workers' limit may be a slow moment; retry.
                 return Reply.failure(
                     TileworkError(
                         ErrorCode.TIMEOUT,
-                        f"the task ran longer than {self.settings.task_timeout:g} s",
+                        f"the {task.kind} stage ran longer than its limit of {limit:g} s"
+                        if own_limit
+                        else f"the task ran longer than {limit:g} s",
+                        {"kind": task.kind, "limit_seconds": limit},
+                        retryable=not own_limit,
                     )
                 )
             if now >= self._next_beat and not self._beat(task.id):

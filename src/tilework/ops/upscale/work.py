@@ -9,7 +9,7 @@ import numpy as np
 import pyvips
 
 from tilework.core.jobs import JsonDict
-from tilework.imaging.decode import pipeline_error, probe
+from tilework.imaging.decode import pipeline_error, probe, srgb8
 from tilework.imaging.encode import normalize, save
 from tilework.imaging.networks import network
 from tilework.imaging.stitch import stitched_image
@@ -44,7 +44,7 @@ def prepare(ctx: TaskContext[UpscaleParams]) -> JsonDict:
             try:
                 # Random access: tiles are cropped in any order. The source is the small end
                 # of an upscale, and libvips decodes it to disk past its memory threshold.
-                image = _normalized(pyvips.Image.new_from_file(str(source), fail_on="truncated"))
+                image = srgb8(pyvips.Image.new_from_file(str(source), fail_on="truncated"))
                 grid = params.grid(image.width, image.height)
                 for tile in grid.tiles:
                     _store_tile_input(ctx, image, tile)
@@ -58,14 +58,6 @@ def _check_input(ctx: TaskContext[UpscaleParams], source: Path) -> None:
     with ctx.step("probe"):
         header = probe(source, ctx.settings.max_input_pixels)
         check_output(ctx.params, header.width, header.height, ctx.settings.max_output_pixels)
-
-
-def _normalized(image: pyvips.Image) -> pyvips.Image:
-    image = image.autorot()
-    if image.interpretation != "srgb" or image.format != "uchar" or image.bands < 3:
-        image = image.colourspace("srgb")
-    image = image.cast("uchar") if image.format != "uchar" else image
-    return image[:4] if image.bands > 4 else image
 
 
 def _store_tile_input(ctx: TaskContext[UpscaleParams], image: pyvips.Image, tile: Tile) -> None:
