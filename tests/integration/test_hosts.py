@@ -14,14 +14,18 @@ from tests import images
 from tests.databases import fresh_database
 from tests.s3 import S3Server
 from tests.server import ServerProcess, WorkerProcess, tilework_env
+from tilework.objects.uploads import SLOTS_DIR
 
 
 def files_under(home: Path) -> list[str]:
-    """What a host left on its own disk, apart from its own secret key."""
+    """What a host left on its own disk, apart from its own secret key and the empty lock
+    files of its upload slots."""
     return sorted(
         str(path.relative_to(home))
         for path in home.rglob("*")
-        if path.is_file() and path.name != "secret_key"
+        if path.is_file()
+        and path.name != "secret_key"
+        and not (path.parent.name == SLOTS_DIR and path.stat().st_size == 0)
     )
 
 
