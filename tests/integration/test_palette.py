@@ -23,13 +23,6 @@ def pixels(path: Path) -> np.ndarray:
     return np.asarray(pyvips.Image.new_from_file(str(path)).numpy())
 
 
-def fetch(url: str, path: Path) -> Path:
-    answer = httpx.get(url, timeout=30)
-    answer.raise_for_status()
-    path.write_bytes(answer.content)
-    return path
-
-
 def test_each_palette_gives_its_output_in_order_and_keeps_the_tones(
     server: ServerProcess, client: Client, photo: Path, tmp_path: Path
 ) -> None:
@@ -46,7 +39,7 @@ def test_each_palette_gives_its_output_in_order_and_keeps_the_tones(
     ).ravel()
     for index, (output, palette) in enumerate(zip(outputs, PALETTES, strict=True)):
         assert (output["width"], output["height"], output["format"]) == (640, 480, "png")
-        image = pixels(fetch(output["url"], tmp_path / f"{index}.png")).reshape(-1, 3)
+        image = pixels(client.download(output["url"], tmp_path / f"{index}.png")).reshape(-1, 3)
         # A lookup by luminance: pixels of equal input luminance have one output colour ...
         levels = np.unique(luminance)
         colour_of = {}
@@ -87,7 +80,9 @@ def test_a_url_input_is_fetched_once_and_webp_is_the_default(
     assert fetched == [f"/{photo.name}"]  # by the analyse task; the palettes read the copy
     for index, output in enumerate(done["outputs"]):
         assert output["format"] == "webp"
-        image = pyvips.Image.new_from_file(str(fetch(output["url"], tmp_path / f"{index}.webp")))
+        image = pyvips.Image.new_from_file(
+            str(client.download(output["url"], tmp_path / f"{index}.webp"))
+        )
         assert (image.width, image.height) == (640, 480)
 
 

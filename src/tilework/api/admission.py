@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from tilework.api.errors import field_errors
 from tilework.api.state import ApiState
-from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import NewJob
+from tilework.ops.inputs import require_uploaded
 
 
 def new_job(
@@ -28,12 +28,8 @@ def new_job(
         valid = operation.validate(params)
     except ValidationError as exc:
         raise field_errors(exc, prefix=("params",)) from exc
-    if "key" in source and not state.objects.exists(source["key"]):
-        raise TileworkError(
-            ErrorCode.VALIDATION_FAILED,
-            f"no uploaded object {source['key']!r}",
-            {"errors": [{"field": "input.key", "message": "not found"}]},
-        )
+    if "key" in source:
+        require_uploaded(state.objects, source["key"], "input.key")
     operation.admit(valid, source, state.objects, state.settings)
     params_json = valid.model_dump(mode="json")
     return NewJob(

@@ -19,7 +19,7 @@ from tilework.api.errors import QUEUE_FULL_RETRY_AFTER_SECONDS
 from tilework.api.state import ApiState, api_state
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobRecord, JobStatus
-from tilework.ops.render.operation import SAFE_ID
+from tilework.ops.render.operation import SAFE_ID, RenderOptions
 
 router = APIRouter(prefix="/render/jobs", tags=["render (seed 004)"])
 State = Annotated[ApiState, Depends(api_state)]
@@ -47,15 +47,6 @@ CONTRACT_FIELDS = {
     "params.project_id": "project_id",
     "params.user_id": "user_id",
 }
-
-
-class RenderOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    real_world_scale: float = Field(24, gt=0, le=1000, description="Texture repeats.")
-    enable_refinement: bool = Field(False, description="Run the refinement stage.")
-    refinement_seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of the refinement.")
-    stage_timeout_seconds: float | None = Field(None, gt=0, le=3600, description="Per stage.")
 
 
 class RenderJobRequest(BaseModel):
@@ -136,10 +127,7 @@ def _status_of(job: JobRecord, state: State) -> dict[str, Any]:
     if job.status is JobStatus.CANCELED:
         code, message = ErrorCode.PIPELINE_ERROR, "the job was canceled"
     else:
-        exact = ErrorCode(job.error_code or ErrorCode.PIPELINE_ERROR)
-        code = (
-            exact if exact in CONTRACT_CODES else CLOSEST_CODE.get(exact, ErrorCode.PIPELINE_ERROR)
-        )
+        code = _contract_code(ErrorCode(job.error_code or ErrorCode.PIPELINE_ERROR))
         message = job.error_message or ""
     return {
         "job_id": job.id,

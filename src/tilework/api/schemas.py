@@ -12,14 +12,11 @@ from tilework.core.sources import SourceSpec
 MAX_IDEMPOTENCY_KEY = 255
 
 
-InputSpec = SourceSpec
-
-
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     operation: str = Field(min_length=1, max_length=64)
-    input: InputSpec
+    input: SourceSpec
     params: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
 

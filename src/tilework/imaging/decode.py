@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,15 @@ def pipeline_error(exc: pyvips.Error) -> TileworkError:
     if any(word in detail.lower() for word in _DECODER_WORDS):
         return TileworkError(ErrorCode.CORRUPT_IMAGE, f"the image data is damaged: {detail}")
     return TileworkError(ErrorCode.PIPELINE_ERROR, f"image processing failed: {detail}")
+
+
+@contextmanager
+def vips_errors() -> Iterator[None]:
+    """Raise a libvips failure inside the block as ``pipeline_error`` (or ``corrupt_image``)."""
+    try:
+        yield
+    except pyvips.Error as exc:
+        raise pipeline_error(exc) from exc
 
 
 def _first_detail(exc: pyvips.Error) -> str:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import JsonDict
+from tilework.objects.store import ObjectStore
 from tilework.ops.base import TaskContext
 
 if TYPE_CHECKING:
@@ -23,15 +25,31 @@ _TRANSIENT_STATUS = frozenset({408, 425, 429})
 @contextmanager
 def local_input(ctx: TaskContext[Any]) -> Iterator[Path]:
     """Yield a readable path for the job's input for the length of the block."""
-    if "key" in ctx.input:
-        with ctx.objects.readable(ctx.input["key"]) as path:
+    with local_copy(ctx, ctx.input) as path:
+        yield path
+
+
+@contextmanager
+def local_copy(ctx: TaskContext[Any], source: JsonDict) -> Iterator[Path]:
+    """Yield a readable path for any source, ``{"key"}`` or ``{"url"}``, for the block."""
+    if source.get("key") is not None:
+        with ctx.objects.readable(source["key"]) as path:
             yield path
         return
     with ctx.scratch_file() as target:
-        download(
-            ctx.input["url"], target, ctx.settings.max_upload_bytes, ctx.settings.download_timeout
-        )
+        settings = ctx.settings
+        download(str(source["url"]), target, settings.max_upload_bytes, settings.download_timeout)
         yield target
+
+
+def require_uploaded(objects: ObjectStore, key: str, field: str) -> None:
+    """Refuse at submit, naming ``field``, a key that names no uploaded object."""
+    if not objects.exists(key):
+        raise TileworkError(
+            ErrorCode.VALIDATION_FAILED,
+            f"no uploaded object {key!r}",
+            {"errors": [{"field": field, "message": "not found"}]},
+        )
 
 
 def download(url: str, target: Path, max_bytes: int, deadline_seconds: float) -> int:

@@ -21,7 +21,7 @@ from tilework.ops.base import Operation, TaskContext
 MAX_PALETTES = 32
 MAX_COLOURS = 16
 HEX_DIGITS = frozenset("0123456789abcdef")
-ANALYSE, PALETTES, FINISH = range(3)
+ANALYSE, PALETTES = range(2)
 
 
 def hex_colour(text: str) -> str:

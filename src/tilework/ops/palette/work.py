@@ -7,7 +7,7 @@ from pathlib import Path
 import pyvips
 
 from tilework.core.jobs import JsonDict
-from tilework.imaging.decode import pipeline_error, probe, srgb8
+from tilework.imaging.decode import probe, srgb8, vips_errors
 from tilework.imaging.encode import normalize, save
 from tilework.imaging.recolour import palette_lut, recolour, tone_sample, tones
 from tilework.objects.keys import job_output_key
@@ -23,10 +23,8 @@ def analyse(ctx: TaskContext[PaletteParams]) -> JsonDict:
         with ctx.step("probe"):
             header = probe(source, ctx.settings.max_input_pixels)
         with ctx.step("analyse_tones"):
-            try:
+            with vips_errors():
                 sample = tone_sample(srgb8(_open(source)))
-            except pyvips.Error as exc:
-                raise pipeline_error(exc) from exc
             sizes = sorted({len(palette) for palette in ctx.params.palettes})
             found = {str(size): tones(sample, size) for size in sizes}
         key = ctx.input.get("key")
@@ -46,7 +44,7 @@ def recolour_one(ctx: TaskContext[PaletteParams]) -> JsonDict:
         ctx.objects.readable(payload["source"]) as source,
         ctx.scratch_file(f".{fmt.extension}") as target,
     ):
-        try:
+        with vips_errors():
             with ctx.step("process_palette"):
                 lut = palette_lut(payload["tones"], [rgb(colour) for colour in colours])
                 result = recolour(srgb8(_open(source)), lut)
@@ -55,8 +53,6 @@ def recolour_one(ctx: TaskContext[PaletteParams]) -> JsonDict:
                 # does all the pixel work. An intermediate file to time them apart cost 0.3 s
                 # of CPU per palette, and holding the recoloured image in memory 48 MiB.
                 save(normalize(result, fmt), target, fmt, params.quality)
-        except pyvips.Error as exc:
-            raise pipeline_error(exc) from exc
         output = ctx.store_output(
             target,
             fmt,

@@ -19,22 +19,28 @@ from tilework.core.settings import Settings
 from tilework.core.sources import SourceSpec
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation, TaskContext
+from tilework.ops.inputs import require_uploaded
 
 SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # one object key segment
 
 
-class RenderParams(BaseModel):
+class RenderOptions(BaseModel):
+    """Seed 004's ``options``: how to render. ``/render/jobs`` takes exactly these."""
+
     model_config = ConfigDict(extra="forbid")
 
-    texture: SourceSpec = Field(description="The texture (swatch) to lay over the region.")
-    mask: SourceSpec | None = Field(
-        None, description="Where the texture goes (white, or opaque); estimated when absent."
-    )
     real_world_scale: float = Field(24, gt=0, le=1000, description="Repeats across the region.")
     enable_refinement: bool = Field(False, description="Feather the edge and add seeded grain.")
     refinement_seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of the refinement.")
     stage_timeout_seconds: float | None = Field(
         None, gt=0, le=3600, description="Limit for each stage; past it the job fails 'timeout'."
+    )
+
+
+class RenderParams(RenderOptions):
+    texture: SourceSpec = Field(description="The texture (swatch) to lay over the region.")
+    mask: SourceSpec | None = Field(
+        None, description="Where the texture goes (white, or opaque); estimated when absent."
     )
     project_id: str | None = Field(None, pattern=SAFE_ID, description="Names the result.")
     user_id: str | None = Field(None, pattern=SAFE_ID, description="Required with project_id.")
@@ -64,12 +70,8 @@ class Render(Operation[RenderParams]):
         self, params: RenderParams, source: JsonDict, objects: ObjectStore, settings: Settings
     ) -> None:
         for field, given in (("texture", params.texture), ("mask", params.mask)):
-            if given is not None and given.key is not None and not objects.exists(given.key):
-                raise TileworkError(
-                    ErrorCode.VALIDATION_FAILED,
-                    f"no uploaded object {given.key!r}",
-                    {"errors": [{"field": f"params.{field}.key", "message": "not found"}]},
-                )
+            if given is not None and given.key is not None:
+                require_uploaded(objects, given.key, f"params.{field}.key")
 
     def plan(
         self, job: JobRecord, params: RenderParams, stage: int, previous: list[TaskRecord]
@@ -79,9 +81,8 @@ class Render(Operation[RenderParams]):
             carried = (previous[0].result or {}) if previous else {}
             task = PlannedTask(names[stage], carried, params.stage_timeout_seconds)
             return NextStage([task])
-        return Finished(
-            (previous[0].result or {})["outputs"], (previous[0].result or {}).get("warnings", [])
-        )
+        stored = previous[0].result or {}
+        return Finished(stored["outputs"], stored.get("warnings", []))
 
     def run(self, ctx: TaskContext[RenderParams]) -> JsonDict:
         # Imported here, in the task process: the API only validates and plans.

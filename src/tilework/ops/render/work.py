@@ -5,7 +5,7 @@ the later stages need to know."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pyvips
@@ -14,13 +14,13 @@ from tilework.core.errors import TileworkError
 from tilework.core.formats import OutputFormat
 from tilework.core.jobs import JsonDict
 from tilework.core.sources import SourceSpec
-from tilework.imaging.decode import pipeline_error, probe, srgb8
+from tilework.imaging.decode import probe, srgb8, vips_errors
 from tilework.imaging.encode import WHITE, save
 from tilework.imaging.projection import project, refine
 from tilework.imaging.region import Box, bounding_box, estimate_region, mask_region
 from tilework.objects.keys import job_output_key
 from tilework.ops.base import TaskContext
-from tilework.ops.inputs import download, local_input
+from tilework.ops.inputs import local_copy, local_input
 from tilework.ops.render.operation import RenderParams
 
 Context = TaskContext[RenderParams]
@@ -51,6 +51,8 @@ def region(ctx: Context) -> JsonDict:
             else:
                 area = estimate_region(image)
             _store(ctx, "region", area)
+    # Measured on the stored region: reading it back is cheaper than running the estimate's
+    # pipeline (Lab conversion, median) twice more.
     with _images(ctx, "region") as stored:
         box = bounding_box(stored["region"])
         coverage = round(stored["region"].avg() / 255, 4)
@@ -86,7 +88,7 @@ def store(ctx: Context) -> JsonDict:
     last = "refined" if params.enable_refinement else "projected"
     with _images(ctx, last) as found, ctx.scratch_file(".png") as target:
         result = found[last]
-        with ctx.step("encode"), _vips_errors():
+        with ctx.step("encode"), vips_errors():
             save(result, target, OutputFormat.PNG, quality=100)
         output = ctx.store_output(
             target,
@@ -115,38 +117,20 @@ def _stage_key(ctx: Context, name: str) -> str:
 
 @contextmanager
 def _fetched(ctx: Context, source: SourceSpec, field: str) -> Iterator[Path]:
-    """A local copy of a texture or mask; a failed download names the field it came from."""
-    if source.key is not None:
-        with ctx.objects.readable(source.key) as path:
-            yield path
-        return
-    with ctx.scratch_file() as target:
-        settings = ctx.settings
-        try:
-            with ctx.step("download"):
-                download(
-                    str(source.url), target, settings.max_upload_bytes, settings.download_timeout
-                )
-        except TileworkError as error:
-            raise TileworkError(
-                error.code,
-                f"{field}: {error.message}",
-                {**error.details, "field": field},
-                retryable=error.retryable,
-            ) from error
-        yield target
+    """A local copy of a texture or mask; a failed fetch names the field it came from."""
+    with ExitStack() as held:
+        with _naming(field), ctx.step("download"):
+            path = held.enter_context(
+                local_copy(ctx, source.model_dump(mode="json", exclude_none=True))
+            )
+        yield path
 
 
 def _stored(ctx: Context, name: str, path: Path, field: str) -> pyvips.Image:
     """Check one input and store it normalised; returns it as stored."""
-    try:
-        with ctx.step("probe"):
-            probe(path, ctx.settings.max_input_pixels)
-    except TileworkError as error:
-        raise TileworkError(
-            error.code, f"{field}: {error.message}", {**error.details, "field": field}
-        ) from error
-    with _vips_errors():
+    with _naming(field), ctx.step("probe"):
+        probe(path, ctx.settings.max_input_pixels)
+    with vips_errors():
         image = srgb8(pyvips.Image.new_from_file(str(path), fail_on="truncated"))
         if image.hasalpha():
             image = image.flatten(background=WHITE)
@@ -154,9 +138,23 @@ def _stored(ctx: Context, name: str, path: Path, field: str) -> pyvips.Image:
     return image
 
 
+@contextmanager
+def _naming(field: str) -> Iterator[None]:
+    """A failure inside names the request field it came from (``texture_url: …``)."""
+    try:
+        yield
+    except TileworkError as error:
+        raise TileworkError(
+            error.code,
+            f"{field}: {error.message}",
+            {**error.details, "field": field},
+            retryable=error.retryable,
+        ) from error
+
+
 def _store(ctx: Context, name: str, image: pyvips.Image) -> None:
     with ctx.scratch_file(".png") as path:
-        with _vips_errors():
+        with vips_errors():
             image.pngsave(str(path), compression=STAGE_PNG_COMPRESSION, keep="none")
         ctx.objects.put_file(_stage_key(ctx, name), path)
 
@@ -164,22 +162,8 @@ def _store(ctx: Context, name: str, image: pyvips.Image) -> None:
 @contextmanager
 def _images(ctx: Context, *names: str) -> Iterator[dict[str, pyvips.Image]]:
     """The named stage images, open (random access: a stage may read one twice)."""
-    with _readable(ctx, list(names)) as paths, _vips_errors():
+    with ExitStack() as held, vips_errors():
+        paths = {
+            name: held.enter_context(ctx.objects.readable(_stage_key(ctx, name))) for name in names
+        }
         yield {name: pyvips.Image.new_from_file(str(path)) for name, path in paths.items()}
-
-
-@contextmanager
-def _readable(ctx: Context, names: list[str]) -> Iterator[dict[str, Path]]:
-    if not names:
-        yield {}
-        return
-    with ctx.objects.readable(_stage_key(ctx, names[0])) as path, _readable(ctx, names[1:]) as rest:
-        yield {names[0]: path, **rest}
-
-
-@contextmanager
-def _vips_errors() -> Iterator[None]:
-    try:
-        yield
-    except pyvips.Error as exc:
-        raise pipeline_error(exc) from exc
