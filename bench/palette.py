@@ -104,7 +104,7 @@ def tilework_run(server: ServerProcess, key: str) -> tuple[Usage, list[dict[str,
 
     def work() -> None:
         job = client.submit("palette", key=key, params={"palettes": PALETTES, "quality": QUALITY})
-        done = client.wait(job["id"], poll_seconds=0.05)
+        done = client.wait(job["id"])
         if done["status"] != "succeeded":
             raise RuntimeError(f"job failed: {done['error']}")
         finished.append(done)

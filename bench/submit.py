@@ -109,7 +109,7 @@ def end_to_end(server: ServerProcess, key: str, jobs: int) -> float:
     with server.client() as client:
         started = time.time()
         ids = [client.submit("resize", key=key, params={"width": 16})["id"] for _ in range(jobs)]
-        finished = [client.wait(job_id, poll_seconds=0.05, timeout=300) for job_id in ids]
+        finished = [client.wait(job_id, timeout=300) for job_id in ids]
     failed = [job for job in finished if job["status"] != "succeeded"]
     if failed:
         raise RuntimeError(f"{len(failed)} jobs did not succeed: {failed[0]['error']}")

@@ -52,7 +52,7 @@ def tilework_job(
     def work() -> None:
         key = client.upload(source)["key"]
         job = client.submit("upscale", key=key, params=params)
-        final = client.wait(job["id"], poll_seconds=0.1)
+        final = client.wait(job["id"])
         if final["status"] != "succeeded":
             raise RuntimeError(f"job failed: {final['error']}")
         client.download(final["outputs"][0]["url"], out)

@@ -9,11 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+from tests import images
 from tests.conftest import TEST_PLUGINS
+from tests.databases import fresh_database
 from tilework.client import Client
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,3 +133,19 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+@contextmanager
+def running_server(folder: Path, backend: str, **settings: object) -> Iterator[ServerProcess]:
+    """A server with two workers on a fresh ``backend`` database, stopped cleanly after."""
+    with fresh_database(backend, folder) as url:
+        running = ServerProcess(folder / "home", workers=2, database_url=url, **settings).start()
+        yield running
+        assert running.stop() == 0, running.log()
+
+
+def uploaded_photo(server: ServerProcess, folder: Path) -> str:
+    """The key of a small photo uploaded to ``server``."""
+    photo = images.photo(folder / "photo.jpg", 64, 48)
+    with server.client() as client:
+        return str(client.upload(photo)["key"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,22 @@ import httpx
 JobBody = dict[str, Any]
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 UPLOAD_CHUNK_BYTES = 1 << 20
+# A job's event stream sends a comment at least every 15 s: silence for longer is a dead line.
+STREAM_READ_SECONDS = 40.0
+RECONNECT_SECONDS = 1.0
+MAX_RECONNECTS = 5  # in a row, without an event between: then the server is really gone
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One server-sent event: its type, its ``data`` and, if it has one, its id."""
+
+    event: str
+    data: str
+    id: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.data)
 
 
 class ApiError(Exception):
@@ -81,24 +99,58 @@ class Client:
     def cancel(self, job_id: str) -> JobBody:
         return self._call("POST", f"/v1/jobs/{job_id}/cancel")
 
+    def events(
+        self, job_id: str, last_event_id: str | None = None, read_timeout: float | None = None
+    ) -> Iterator[ServerEvent]:
+        """The job's event stream (``GET /v1/jobs/{id}/events``), from after ``last_event_id``
+        (from the start if None), until the job's last event."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        timeout = httpx.Timeout(
+            self._http.timeout.connect, read=read_timeout or STREAM_READ_SECONDS
+        )
+        path = f"/v1/jobs/{job_id}/events"
+        with self._http.stream("GET", path, headers=headers, timeout=timeout) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _api_error(response)
+            yield from parse_events(response.iter_lines())
+
     def wait(
         self,
         job_id: str,
         on_update: Callable[[JobBody], None] | None = None,
-        poll_seconds: float = 0.25,
         timeout: float | None = None,
     ) -> JobBody:
-        """Poll until the job ends; ``on_update`` sees every state on the way."""
+        """Follow the job's event stream until it ends; ``on_update`` sees every state on the
+        way. A dropped stream is resumed after its last event, so no state is missed."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        last_id: str | None = None
+        failures = 0
         while True:
-            job = self.job(job_id)
-            if on_update is not None:
-                on_update(job)
-            if job["status"] in TERMINAL:
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
-            time.sleep(poll_seconds)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"job {job_id} did not end within {timeout} s")
+            read = STREAM_READ_SECONDS if left is None else min(left, STREAM_READ_SECONDS)
+            try:
+                for message in self.events(job_id, last_id, read_timeout=read):
+                    failures = 0
+                    last_id = message.id or last_id
+                    job: JobBody = message.json()["data"]
+                    if on_update is not None:
+                        on_update(job)
+                    if job["status"] in TERMINAL:
+                        return job
+            except httpx.TransportError:
+                failures += 1
+                if failures > MAX_RECONNECTS:
+                    raise
+            else:  # the stream closed before the job's end (a server restart): resume it
+                failures += 1
+                if failures > MAX_RECONNECTS:
+                    return self.job(job_id)
+            time.sleep(RECONNECT_SECONDS)
 
     def download(self, url: str, target: Path) -> Path:
         """Stream a file URL (as found in ``outputs``) to ``target``."""
@@ -127,6 +179,26 @@ def _api_error(response: httpx.Response) -> ApiError:
         )
     except (ValueError, KeyError, TypeError):
         return ApiError(response.status_code, "http_error", response.text[:200], {})
+
+
+def parse_events(lines: Iterable[str]) -> Iterator[ServerEvent]:
+    """Server-sent events from a stream's lines (comments and ``retry`` are skipped)."""
+    event, event_id = "message", None
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield ServerEvent(event, "\n".join(data), event_id)
+            event, event_id, data = "message", None, []
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id":
+            event_id = value
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

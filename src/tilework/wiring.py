@@ -9,6 +9,8 @@ from tilework.imaging.devices import model_devices
 from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
 from tilework.store.database import Database
+from tilework.store.deliveries import Deliveries
+from tilework.store.events import EventLog
 from tilework.store.notify import Polling, task_signal
 from tilework.store.queue import Queue, QueuePolicy
 from tilework.worker.models import ModelProcesses
@@ -36,7 +38,16 @@ def build_api_state(settings: Settings) -> ApiState:
     registry = Registry.load(settings)
     queue = Queue(database, registry, queue_policy(settings))
     objects = open_object_store(settings)
-    return ApiState(settings, database, queue, objects, registry, Submitter(queue))
+    return ApiState(
+        settings,
+        database,
+        queue,
+        objects,
+        registry,
+        Submitter(queue),
+        EventLog(database),
+        Deliveries(database),
+    )
 
 
 def build_worker_pool(settings: Settings, count: int) -> WorkerPool:

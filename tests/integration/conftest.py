@@ -8,24 +8,18 @@ from pathlib import Path
 import pytest
 
 from tests import images
-from tests.databases import BACKENDS, fresh_database
-from tests.server import ServerProcess
+from tests.databases import BACKENDS
+from tests.server import ServerProcess, running_server
 from tilework.client import Client
 
 
 @pytest.fixture(params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
     """A fresh server on a fresh database, once on SQLite and once on PostgreSQL."""
-    with fresh_database(request.param, tmp_path) as url:
-        running = ServerProcess(
-            tmp_path / "home",
-            workers=2,
-            lease_seconds=2,
-            max_upload_bytes=5_000_000,
-            database_url=url,
-        ).start()
+    with running_server(
+        tmp_path, request.param, lease_seconds=2, max_upload_bytes=5_000_000
+    ) as running:
         yield running
-        assert running.stop() == 0, running.log()
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import time
 from pydantic import BaseModel, ConfigDict, Field
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.jobs import JsonDict
+from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.objects.keys import job_output_key
-from tilework.ops.base import SingleTaskOperation, TaskContext
+from tilework.ops.base import Operation, SingleTaskOperation, TaskContext
 from tilework.ops.upscale.operation import Upscale
 from tilework.ops.upscale.params import UpscaleParams
 
@@ -76,6 +76,30 @@ class Sleep(SingleTaskOperation[SleepParams]):
         return {"outputs": [output]}
 
 
+class FanoutParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tasks: int = Field(8, ge=1, le=1000)
+    seconds: float = Field(0.1, ge=0)
+
+
+class Fanout(Operation[FanoutParams]):
+    """One stage of ``tasks`` tasks that each sleep ``seconds``: steady, countable progress."""
+
+    name = "test_fanout"
+    Params = FanoutParams
+
+    def plan(
+        self, job: JobRecord, params: FanoutParams, stage: int, previous: list[TaskRecord]
+    ) -> NextStage | Finished:
+        if stage == 0:
+            return NextStage([PlannedTask("sleep", {"index": i}) for i in range(params.tasks)])
+        return Finished([])
+
+    def run(self, ctx: TaskContext[FanoutParams]) -> JsonDict:
+        time.sleep(ctx.params.seconds)
+        return {"index": ctx.task.payload["index"]}
+
+
 class BrokenTilesParams(UpscaleParams):
     broken_tiles: list[int] = Field(default_factory=list)
 
@@ -96,4 +120,4 @@ class BrokenTiles(Upscale):
         return super().run(ctx)
 
 
-operations = [Flaky(), Crash(), Sleep(), BrokenTiles()]
+operations = [Flaky(), Crash(), Sleep(), Fanout(), BrokenTiles()]

@@ -20,6 +20,7 @@ def new_job(
     source: dict[str, Any],
     params: dict[str, Any],
     idempotency_key: str | None = None,
+    webhook: dict[str, Any] | None = None,
 ) -> NewJob:
     """Validate the params with their operation, check the input exists, ask the operation to
     admit the job. Runs on the submitter's thread: it may touch storage."""
@@ -38,10 +39,15 @@ def new_job(
         input=source,
         stages=operation.stages(valid),
         idempotency_key=idempotency_key,
-        request_hash=_request_hash(operation_name, source, params_json),
+        request_hash=_request_hash(operation_name, source, params_json, webhook),
+        webhook=webhook,
     )
 
 
-def _request_hash(operation: str, source: dict[str, Any], params: dict[str, Any]) -> str:
-    canonical = json.dumps([operation, source, params], sort_keys=True, separators=(",", ":"))
+def _request_hash(
+    operation: str, source: dict[str, Any], params: dict[str, Any], webhook: Any
+) -> str:
+    # The webhook only when there is one: hashes of requests without stay what they were.
+    request = [operation, source, params] + ([webhook] if webhook is not None else [])
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

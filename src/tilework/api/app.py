@@ -1,22 +1,40 @@
-"""The FastAPI application."""
+"""The FastAPI application, and the webhook sender that lives beside it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from tilework import __version__
-from tilework.api import files, health, jobs, renderjobs, uploads
+from tilework.api import (
+    events,
+    files,
+    health,
+    jobs,
+    predictions,
+    providers,
+    renderjobs,
+    uploads,
+)
+from tilework.api.bodies import event_body
 from tilework.api.errors import install_error_handlers
 from tilework.api.state import ApiState
+from tilework.store.deliveries import Delivery
+from tilework.store.events import JobEvent
+from tilework.webhooks.deliverer import Deliverer
 
 
 def create_app(state: ApiState) -> FastAPI:
+    deliverer = Deliverer(state.settings, state.deliveries, state.events, _renderer(state))
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        deliverer.start()
         yield
+        deliverer.stop()
         state.submitter.stop()
 
     app = FastAPI(
@@ -27,6 +45,18 @@ def create_app(state: ApiState) -> FastAPI:
     )
     app.state.tilework = state
     install_error_handlers(app)
-    for module in (jobs, uploads, files, health, renderjobs):
+    for module in (jobs, events, uploads, files, health, renderjobs, predictions, providers):
         app.include_router(module.router)
     return app
+
+
+def _renderer(state: ApiState) -> Any:
+    """A delivery's body: a tilework event, or the prediction for Replicate-style webhooks."""
+
+    def render(delivery: Delivery, event: JobEvent) -> dict[str, Any]:
+        if delivery.format == "replicate":
+            logged = [e for e in state.events.after(event.job_id) if e.id <= event.id]
+            return predictions.prediction_body(state, event.job, logged)
+        return event_body(state, event).model_dump(mode="json")
+
+    return render

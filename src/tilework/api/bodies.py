@@ -1,22 +1,26 @@
-"""Turn job records into API bodies: ISO times, progress, fresh signed output URLs."""
+"""Turn job records and their events into API bodies: ISO times, progress, fresh signed
+output URLs (a late webhook retry carries URLs that still work)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from tilework.api import schemas
+from tilework.api.state import ApiState
 from tilework.core.jobs import JobRecord, job_progress
-from tilework.objects.store import ObjectStore
+from tilework.store.deliveries import Delivery
+from tilework.store.events import JobEvent
 
 
 def iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
-def job_body(job: JobRecord, objects: ObjectStore, base_url: str, url_seconds: int) -> schemas.Job:
+def job_body(state: ApiState, job: JobRecord) -> schemas.Job:
     progress = job_progress(job)
+    base_url, url_seconds = state.settings.resolved_public_url, state.settings.signed_url_seconds
     outputs = [
-        schemas.Output(**output, url=objects.url(output["key"], url_seconds))
+        schemas.Output(**output, url=state.objects.url(output["key"], url_seconds))
         for output in job.outputs
     ]
     error = (
@@ -48,4 +52,37 @@ def job_body(job: JobRecord, objects: ObjectStore, base_url: str, url_seconds: i
         urls=schemas.JobUrls(
             get=f"{base_url}/v1/jobs/{job.id}", cancel=f"{base_url}/v1/jobs/{job.id}/cancel"
         ),
+    )
+
+
+def event_body(state: ApiState, event: JobEvent) -> schemas.JobEvent:
+    return schemas.JobEvent(
+        type=f"job.{event.type.value}",
+        event_id=event.id,
+        timestamp=iso(event.created_at) or "",
+        data=job_body(state, event.job),
+    )
+
+
+def delivery_body(delivery: Delivery) -> schemas.Delivery:
+    return schemas.Delivery(
+        id=delivery.id,
+        event=delivery.event,
+        event_id=delivery.event_id,
+        url=delivery.url,
+        status=delivery.status.value,
+        attempts=delivery.attempts,
+        attempts_log=[
+            schemas.DeliveryAttempt(
+                **{
+                    **entry,
+                    "at": iso(entry["at"]),
+                    "next_attempt_at": iso(entry["next_attempt_at"]),
+                }
+            )
+            for entry in delivery.log
+        ],
+        next_attempt_at=iso(delivery.next_attempt_at) if delivery.completed_at is None else None,
+        created_at=iso(delivery.created_at) or "",
+        completed_at=iso(delivery.completed_at),
     )

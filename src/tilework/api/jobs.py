@@ -89,7 +89,11 @@ def cancel_job(job_id: str, state: State) -> schemas.Job:
 
 def _new_job(state: ApiState, body: schemas.JobCreate, idempotency_key: str | None) -> NewJob:
     source = body.input.model_dump(mode="json", exclude_none=True)
-    return new_job(state, body.operation, source, body.params, idempotency_key)
+    webhook = None
+    if body.webhook is not None:
+        events = sorted({event.value for event in body.webhook.events})
+        webhook = {"url": str(body.webhook.url), "events": events, "format": "tilework"}
+    return new_job(state, body.operation, source, body.params, idempotency_key, webhook)
 
 
 def _found(job: JobRecord | None, job_id: str) -> JobRecord:
@@ -99,5 +103,4 @@ def _found(job: JobRecord | None, job_id: str) -> JobRecord:
 
 
 def _body(state: ApiState, job: JobRecord) -> schemas.Job:
-    settings = state.settings
-    return job_body(job, state.objects, settings.resolved_public_url, settings.signed_url_seconds)
+    return job_body(state, job)

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from tilework.core.jobs import JobStatus
+from tilework.core.jobs import EventType, JobStatus
 from tilework.core.sources import SourceSpec
 
 MAX_IDEMPOTENCY_KEY = 255
+
+
+class WebhookSpec(BaseModel):
+    """Where to send the job's events, signed as Standard Webhooks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    events: list[EventType] = Field(
+        default_factory=lambda: list(EventType),
+        min_length=1,
+        description="Which events to send (default: all).",
+    )
 
 
 class JobCreate(BaseModel):
@@ -19,6 +32,7 @@ class JobCreate(BaseModel):
     input: SourceSpec
     params: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
+    webhook: WebhookSpec | None = None
 
 
 class Progress(BaseModel):
@@ -66,6 +80,42 @@ class Job(BaseModel):
     completed_at: str | None
     timings: dict[str, float]
     urls: JobUrls
+
+
+class JobEvent(BaseModel):
+    """An event as the stream and webhooks carry it: the job as it was at that moment."""
+
+    type: str  # job.started, job.progress, job.succeeded, job.failed, job.canceled
+    event_id: int | None
+    timestamp: str
+    data: Job
+
+
+class DeliveryAttempt(BaseModel):
+    attempt: int
+    at: str
+    status_code: int | None
+    error: str | None
+    duration_seconds: float
+    outcome: str
+    next_attempt_at: str | None
+
+
+class Delivery(BaseModel):
+    id: str  # the webhook-id header, the same on every attempt
+    event: EventType
+    event_id: int
+    url: str
+    status: str  # pending, sending, delivered, failed, disabled
+    attempts: int
+    attempts_log: list[DeliveryAttempt]
+    next_attempt_at: str | None
+    created_at: str
+    completed_at: str | None
+
+
+class DeliveryList(BaseModel):
+    items: list[Delivery]
 
 
 class JobPage(BaseModel):

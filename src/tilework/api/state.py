@@ -11,6 +11,8 @@ from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
 from tilework.ops.registry import Registry
 from tilework.store.database import Database
+from tilework.store.deliveries import Deliveries
+from tilework.store.events import EventLog
 from tilework.store.queue import Queue
 
 
@@ -22,6 +24,8 @@ class ApiState:
     objects: ObjectStore
     registry: Registry
     submitter: Submitter
+    events: EventLog
+    deliveries: Deliveries
 
 
 async def api_state(request: Request) -> ApiState:

@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     PIPELINE_ERROR = "pipeline_error"
     TIMEOUT = "timeout"
     UPLOAD_FAILED = "upload_failed"
+    PROVIDER_FAILED = "provider_failed"
     CANCELED = "canceled"
     QUEUE_FULL = "queue_full"
     NOT_FOUND = "not_found"

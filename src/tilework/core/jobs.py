@@ -29,6 +29,20 @@ class JobStatus(StrEnum):
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
 
 
+class EventType(StrEnum):
+    """What a job's event log records; webhooks subscribe to these by name."""
+
+    STARTED = "started"
+    PROGRESS = "progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @classmethod
+    def ending(cls, status: JobStatus) -> EventType:
+        return cls(status.value)
+
+
 class TaskStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -80,6 +94,8 @@ class JobRecord:
     created_at: float
     started_at: float | None
     completed_at: float | None
+    webhook: JsonDict | None = None
+    progress_at: float | None = None  # when its last progress event was recorded
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,21 @@ class NewJob:
     stages: list[str]
     idempotency_key: str | None = None
     request_hash: str | None = None
+    webhook: JsonDict | None = None  # {"url", "events", "format"}
+
+
+class TaskDeferred(Exception):  # noqa: N818 (not an error: a task asking to run again later)
+    """Raised by a task's run to end this run without an outcome and run again later.
+
+    For work that happens elsewhere (a remote provider's prediction): ``state`` is kept on the
+    task as ``payload["deferred"]`` for the next run, which comes after ``seconds`` or as soon
+    as the task is woken. The attempt is not spent.
+    """
+
+    def __init__(self, state: JsonDict, seconds: float) -> None:
+        super().__init__(f"deferred for {seconds:g} s")
+        self.state = state
+        self.seconds = seconds
 
 
 class Planner(Protocol):

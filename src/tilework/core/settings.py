@@ -8,14 +8,39 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tilework.core.signatures import new_secret
+
 SECRET_KEY_FILE = "secret_key"
+WEBHOOK_SECRET_FILE = "webhook_secret"
+# Standard Webhooks' schedule: retries after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
+WEBHOOK_RETRY_SECONDS = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
+class Provider(BaseModel):
+    """A Replicate-compatible endpoint that a job's model stage can be handed to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: AnyHttpUrl
+    token: SecretStr | None = None
+    model: str = Field(
+        "tilework/upscale",
+        pattern=r"^[\w.-]+/[\w.-]+$",
+        description="owner/name of the model that upscales one tile.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="whsec_ secret the provider signs its webhooks with; empty means ask it "
+        "(GET /v1/webhooks/default/secret).",
+    )
 
 
 class Settings(BaseSettings):
@@ -118,6 +143,30 @@ class Settings(BaseSettings):
         5, ge=1, description="Tries per output upload on transient errors (backoff doubles)."
     )
 
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="whsec_ secret webhooks are signed with; two separated by a space while "
+        "rotating (the first is current). Generated under home if unset.",
+    )
+    webhook_retry_seconds: list[float] = Field(
+        default_factory=lambda: list(WEBHOOK_RETRY_SECONDS),
+        description="Delays between a webhook's attempts (each ±20% at random); one attempt "
+        "more than there are delays.",
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="Deadline for a webhook receiver's answer, seconds."
+    )
+    providers: dict[str, Provider] = Field(
+        default_factory=dict,
+        description='Remote Replicate-compatible providers by name, as JSON: {"name": '
+        '{"base_url", "token", "model"}}; a job picks one with its provider param.',
+    )
+    provider_poll_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long a tile waits for its provider's webhook before asking itself.",
+    )
+
     plugins: list[str] = Field(
         default_factory=list, description="Extra modules to import operations from."
     )
@@ -151,21 +200,31 @@ class Settings(BaseSettings):
         """The HMAC key: from settings, else a random one kept under home so restarts agree."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
-        path = self.home / SECRET_KEY_FILE
+        return self._home_secret(SECRET_KEY_FILE, lambda: secrets.token_urlsafe(32)).encode()
+
+    def webhook_secrets(self) -> list[str]:
+        """Secrets to sign webhooks with, current first: from settings, else one kept under
+        home."""
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value().split()
+        return [self._home_secret(WEBHOOK_SECRET_FILE, new_secret)]
+
+    def _home_secret(self, name: str, make: Callable[[], str]) -> str:
+        path = self.home / name
         if not path.exists():
             self.home.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: when several processes start at once, exactly one writes the key.
+            # O_EXCL: when several processes start at once, exactly one writes the secret.
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 pass
             else:
                 with os.fdopen(fd, "w") as handle:
-                    handle.write(secrets.token_urlsafe(32))
-        key = path.read_text().strip()
-        if not key:  # another process created the file and has not written it yet
-            raise RuntimeError(f"secret key file {path} is empty")
-        return key.encode()
+                    handle.write(make())
+        value = path.read_text().strip()
+        if not value:  # another process created the file and has not written it yet
+            raise RuntimeError(f"secret file {path} is empty")
+        return value
 
     def effective(self) -> dict[str, Any]:
         """Every setting with its effective value, secrets masked, for ``tilework config``."""
@@ -181,6 +240,15 @@ class Settings(BaseSettings):
         values["secret_key"] = (
             "********" if self.secret_key else f"(generated in {self.home / SECRET_KEY_FILE})"
         )
+        values["webhook_secret"] = (
+            "********"
+            if self.webhook_secret
+            else f"(generated in {self.home / WEBHOOK_SECRET_FILE})"
+        )
+        values["providers"] = {
+            name: {"base_url": str(p.base_url), "model": p.model, "token": "********"}
+            for name, p in self.providers.items()
+        }
         return values
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -153,3 +155,35 @@ def _unreachable() -> TileworkError:
 
 def _lost_connection(exc: sa.exc.DBAPIError) -> bool:
     return exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError)
+
+
+DEADLOCK_ATTEMPTS = 5
+# PostgreSQL's codes for "this transaction was chosen to break a lock cycle" (deadlock) and
+# "could not serialize": the transaction did nothing, and running it again is the remedy.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def retry_deadlocks(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a write transaction again when PostgreSQL aborts it to break a deadlock.
+
+    Two paths lock a job's rows in opposite orders and cannot both be changed: a claim locks
+    the tasks it takes, then marks their jobs running; a cancel locks the job, then ends its
+    tasks. When they meet, one is aborted whole, and is simply run again.
+    """
+
+    @functools.wraps(method)
+    def retried(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                return method(*args, **kwargs)
+            except sa.exc.OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) not in _RETRY_SQLSTATES:
+                    raise
+                if attempt == DEADLOCK_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    return retried

@@ -20,6 +20,7 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.ids import new_id
 from tilework.core.jobs import (
     ClaimedTask,
+    EventType,
     Finished,
     JobRecord,
     JobStatus,
@@ -30,7 +31,8 @@ from tilework.core.jobs import (
     TaskRecord,
     TaskStatus,
 )
-from tilework.store.database import Database
+from tilework.store.database import Database, retry_deadlocks
+from tilework.store.events import progress_due, record_event, record_progress, record_started
 from tilework.store.notify import CHANNEL
 from tilework.store.records import job_from_mapping, job_from_row, task_from_row
 from tilework.store.schema import jobs, tasks
@@ -127,6 +129,7 @@ class Queue:
         with self.db.read() as conn:
             return [task_from_row(row) for row in conn.execute(query)]
 
+    @retry_deadlocks
     def cancel_job(self, job_id: str) -> JobRecord | None:
         """Cancel a job that has not ended: its open tasks stop counting; running ones are
         abandoned by their workers at the next heartbeat."""
@@ -141,6 +144,7 @@ class Queue:
 
     # --- the worker's side ----------------------------------------------------------------
 
+    @retry_deadlocks
     def claim(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedTask]:
         """Take up to ``limit`` due tasks, oldest first, leased to ``worker_id``."""
         now = time.time()
@@ -170,6 +174,7 @@ class Queue:
                 return []
             return self._attach_jobs(conn, claimed, now)
 
+    @retry_deadlocks
     def heartbeat(self, task_ids: Iterable[int], worker_id: str, lease_seconds: float) -> set[int]:
         """Extend the leases; returns the ids still this worker's (not canceled, not lost)."""
         with self.db.write() as conn:
@@ -191,6 +196,7 @@ class Queue:
         """Record a task's success and, if it was the stage's last, plan what follows."""
         return task_id in self.complete_many(worker_id, [Completion(task_id, result, timings)])
 
+    @retry_deadlocks
     def complete_many(self, worker_id: str, done: Sequence[Completion]) -> set[int]:
         """Record successes in one transaction; returns the ids that were still this worker's.
 
@@ -243,7 +249,11 @@ class Queue:
         )
         if remaining == 0:
             self._advance(conn, self._lock_job(conn, job.id), job.stage + 1, self._stage(conn, job))
+        # Checked on the record this transaction locked: most completions cost no extra read.
+        if progress_due(job, time.time()):
+            record_progress(conn, job.id)
 
+    @retry_deadlocks
     def fail(self, task_id: int, worker_id: str, error: TileworkError) -> bool:
         """Record a failed attempt: retry later if allowed, else fail the job with its code."""
         with self.db.write() as conn:
@@ -259,6 +269,76 @@ class Queue:
                 self._give_up(conn, job, task, error)
             return True
 
+    @retry_deadlocks
+    def defer(
+        self,
+        task_id: int,
+        worker_id: str,
+        state: dict[str, Any],
+        seconds: float,
+        timings: dict[str, float] | None = None,
+    ) -> bool:
+        """Put a held task back to run again after ``seconds`` (or when woken), keeping
+        ``state`` as its ``payload["deferred"]``; the attempt it ran as is not spent. The run's
+        ``timings`` count toward the job's."""
+        now = time.time()
+        with self.db.write() as conn:
+            task = self._held_tasks(conn, [task_id], worker_id).get(task_id)
+            if task is None:
+                return False
+            times = conn.execute(
+                sa.select(tasks.c.run_after, tasks.c.started_at).where(tasks.c.id == task_id)
+            ).one()
+            # Woken while it ran (the outside work ended that quickly): due again at once.
+            woken = times.run_after > (times.started_at or now)
+            if timings:
+                job = self._lock_job(conn, task.job_id)
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job.id)
+                    .values(timings=_add_timings(job.timings, timings))
+                )
+            conn.execute(
+                tasks.update()
+                # Still this worker's: a cancel in between must not be undone.
+                .where(
+                    tasks.c.id == task_id,
+                    tasks.c.status == TaskStatus.RUNNING.value,
+                    tasks.c.worker_id == worker_id,
+                )
+                .values(
+                    status=TaskStatus.QUEUED.value,
+                    attempts=tasks.c.attempts - 1,
+                    payload={**task.payload, "deferred": state},
+                    worker_id=None,
+                    lease_until=None,
+                    run_after=now if woken else now + seconds,
+                )
+            )
+            if woken:
+                self._notify(conn)
+            return True
+
+    @retry_deadlocks
+    def wake(self, task_id: int) -> bool:
+        """Make a deferred task due now (its outside work reported back). A task still running
+        is marked, and ``defer`` then makes it due at once. False: no such open task."""
+        with self.db.write() as conn:
+            woken = conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id, tasks.c.status.in_(_OPEN_TASK))
+                .values(run_after=time.time())
+            ).rowcount
+            if woken:
+                self._notify(conn)
+            return bool(woken)
+
+    def task(self, task_id: int) -> TaskRecord | None:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()
+        return task_from_row(row) if row else None
+
+    @retry_deadlocks
     def release(self, task_ids: Iterable[int], worker_id: str) -> int:
         """Give held tasks back untouched (shutdown): the attempt does not count."""
         with self.db.write() as conn:
@@ -281,6 +361,7 @@ class Queue:
                 self._notify(conn)
             return int(result.rowcount)
 
+    @retry_deadlocks
     def recover_expired(self, limit: int = 100) -> int:
         """Requeue tasks whose worker stopped heartbeating; fail those out of attempts."""
         lost = (
@@ -408,7 +489,7 @@ class Queue:
         )
 
     def _finish(self, conn: sa.Connection, job_id: str, finished: Finished) -> None:
-        conn.execute(
+        row = conn.execute(
             jobs.update()
             .where(jobs.c.id == job_id)
             .values(
@@ -417,19 +498,23 @@ class Queue:
                 warnings=finished.warnings,
                 completed_at=time.time(),
             )
-        )
+            .returning(*jobs.c)
+        ).mappings()
+        record_event(conn, row.one(), EventType.SUCCEEDED)
 
     def _end_job(
         self, conn: sa.Connection, job_id: str, status: JobStatus, code: ErrorCode, message: str
     ) -> None:
         now = time.time()
-        conn.execute(
+        row = conn.execute(
             jobs.update()
             .where(jobs.c.id == job_id)
             .values(
                 status=status.value, error_code=code.value, error_message=message, completed_at=now
             )
-        )
+            .returning(*jobs.c)
+        ).mappings()
+        ended = row.one()
         # Open tasks of an ended job are canceled: queued ones are never claimed, running ones
         # fail their next heartbeat and their late completion is refused.
         conn.execute(
@@ -437,16 +522,19 @@ class Queue:
             .where(tasks.c.job_id == job_id, tasks.c.status.in_(_OPEN_TASK))
             .values(status=TaskStatus.CANCELED.value, lease_until=None, completed_at=now)
         )
+        record_event(conn, ended, EventType.ending(status))
 
     def _attach_jobs(
         self, conn: sa.Connection, claimed: list[TaskRecord], now: float
     ) -> list[ClaimedTask]:
         job_ids = sorted({task.job_id for task in claimed})
-        conn.execute(
+        started = conn.execute(
             jobs.update()
             .where(jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.QUEUED.value)
-            .values(status=JobStatus.RUNNING.value, started_at=now)
+            .values(status=JobStatus.RUNNING.value, started_at=now, progress_at=now)
+            .returning(*jobs.c)
         )
+        record_started(conn, started.mappings().all())
         # A job's attempts is the most any of its tasks has had: one statement per count.
         by_attempts: dict[int, set[str]] = defaultdict(set)
         for task in claimed:
@@ -630,6 +718,8 @@ def _job_values(new: NewJob, now: float) -> dict[str, Any]:
         "created_at": now,
         "started_at": None,
         "completed_at": None,
+        "webhook": new.webhook,
+        "progress_at": None,
     }
 
 

@@ -12,7 +12,7 @@ def job_from_row(row: Any) -> JobRecord:
     return job_from_mapping(row._mapping)
 
 
-def job_from_mapping(m: Mapping[str, Any]) -> JobRecord:
+def job_from_mapping(m: Mapping[Any, Any]) -> JobRecord:
     return JobRecord(
         id=m["id"],
         operation=m["operation"],
@@ -34,6 +34,8 @@ def job_from_mapping(m: Mapping[str, Any]) -> JobRecord:
         created_at=m["created_at"],
         started_at=m["started_at"],
         completed_at=m["completed_at"],
+        webhook=m.get("webhook"),
+        progress_at=m.get("progress_at"),
     )
 
 

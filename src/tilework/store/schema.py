@@ -35,6 +35,10 @@ jobs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),  # unix seconds
     sa.Column("started_at", sa.Float),
     sa.Column("completed_at", sa.Float),
+    # Where the job's events are sent: {"url", "events", "format"}; null means nowhere.
+    sa.Column("webhook", sa.JSON),
+    # When the last progress event was recorded: progress events are throttled per job.
+    sa.Column("progress_at", sa.Float),
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_operation_id", "operation", "id"),
 )
@@ -68,4 +72,52 @@ tasks = sa.Table(
     sa.Index("ix_tasks_status_id", "status", "id"),
     sa.Index("ix_tasks_status_lease", "status", "lease_until"),
     sa.Index("ix_tasks_job_stage", "job_id", "stage"),
+)
+
+# What happened to a job, in order: the log behind the event stream, webhooks and Replicate's
+# logs. Each row keeps the job's row as it was then, so a late reader sees that moment.
+job_events = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column("id", TaskId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id", sa.String(26), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("job", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_job_events_job_id", "job_id", "id"),
+)
+
+# One webhook message per (event, endpoint); its id is the ``webhook-id`` of every attempt.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "job_id", sa.String(26), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("event_id", TaskId, nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("log", sa.JSON, nullable=False),  # one entry per attempt
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("completed_at", sa.Float),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_job", "job_id", "created_at"),
+)
+
+# Endpoints that answered 410 Gone: nothing more is sent to them.
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("url_sha256", sa.String(64), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("disabled_at", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
 )

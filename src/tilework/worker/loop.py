@@ -169,6 +169,13 @@ class Worker:
         if reply.result is not None:
             done.append(_Done(Completion(task.id, reply.result, reply.timings), bound, elapsed))
             return
+        if reply.deferred is not None:
+            seconds = float(reply.deferred["seconds"])
+            state = reply.deferred["state"]
+            self.queue.defer(task.id, self.worker_id, state, seconds, reply.timings)
+            self._held.discard(task.id)
+            bound.info("task_deferred", elapsed=elapsed, seconds=seconds)
+            return
         error = reply.error()
         self.queue.fail(task.id, self.worker_id, error)
         self._held.discard(task.id)

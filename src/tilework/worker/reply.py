@@ -10,7 +10,8 @@ from tilework.core.jobs import JsonDict
 
 @dataclass(frozen=True)
 class Reply:
-    """Either ``result`` or an error, with the step timings measured either way."""
+    """Either ``result``, an error, or ``deferred`` (``{"state", "seconds"}``: run again
+    later), with the step timings measured either way."""
 
     result: JsonDict | None = None
     error_code: str | None = None
@@ -18,6 +19,7 @@ class Reply:
     error_details: JsonDict = field(default_factory=dict)
     retryable: bool = True
     timings: dict[str, float] = field(default_factory=dict)
+    deferred: JsonDict | None = None
 
     @classmethod
     def failure(cls, error: TileworkError, timings: dict[str, float] | None = None) -> Reply:

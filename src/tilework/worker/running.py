@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.jobs import ClaimedTask
+from tilework.core.jobs import ClaimedTask, TaskDeferred
 from tilework.core.settings import Settings
 from tilework.imaging.decode import harden
 from tilework.objects.factory import open_object_store
@@ -40,6 +40,11 @@ class TaskRunner:
                 scratch=self.objects.scratch_dir(),
             )
             return Reply(result=operation.run(context), timings=context.timings)
+        except TaskDeferred as deferred:
+            return Reply(
+                deferred={"state": deferred.state, "seconds": deferred.seconds},
+                timings=context.timings if context else {},
+            )
         except TileworkError as error:
             return Reply.failure(error, context.timings if context else None)
         except Exception as exc:  # an operation's bug must become a task failure, not a crash

@@ -37,8 +37,16 @@ class Upscale(Operation[UpscaleParams]):
     def admit(
         self, params: UpscaleParams, source: JsonDict, objects: ObjectStore, settings: Settings
     ) -> None:
-        """Refuse at submit what cannot succeed: a missing model, an output too large."""
-        if params.neural:
+        """Refuse at submit what cannot succeed: a missing model, an unknown provider, an output
+        too large."""
+        if params.provider is not None and params.provider not in settings.providers:
+            known = ", ".join(sorted(settings.providers)) or "none are configured"
+            raise TileworkError(
+                ErrorCode.VALIDATION_FAILED,
+                f"no provider {params.provider!r} (TILEWORK_PROVIDERS: {known})",
+                {"errors": [{"field": "params.provider", "message": "unknown provider"}]},
+            )
+        if params.neural and params.provider is None:
             for factor in set(params.passes.factors):
                 weight_files(MODELS[params.model.value], factor)
         if "key" in source:  # an uploaded input: its header is cheap to read, even remotely

@@ -53,11 +53,19 @@ class UpscaleParams(BaseModel):
         TileFailure.FAIL,
         description="fail: a tile out of attempts fails the job; fallback: render it with lanczos.",
     )
+    provider: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="A configured remote provider (TILEWORK_PROVIDERS) that upscales the tiles.",
+    )
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> Self:
         if self.tile is not None and 2 * self.tile_overlap > self.tile:
             raise ValueError("overlap must be at most half of tile")
+        if self.provider is not None and not self.neural:
+            raise ValueError("a provider runs a model: lanczos has none to hand over")
         return self
 
     @property

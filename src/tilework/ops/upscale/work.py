@@ -20,6 +20,7 @@ from tilework.ops.base import TaskContext
 from tilework.ops.inputs import local_input
 from tilework.ops.upscale.params import UpscaleParams, check_output
 from tilework.ops.upscale.passes import Passes
+from tilework.ops.upscale.remote import remote_tile
 
 TILE_PNG_COMPRESSION = 1  # tiles are intermediates: fast to write beats small
 
@@ -75,6 +76,9 @@ def upscale_tile(ctx: TaskContext[UpscaleParams], fallback: bool = False) -> Jso
     """Run one padded tile through every pass to the final scale and store it."""
     params, index = ctx.params, int(ctx.task.payload["index"])
     width, height = (int(v) for v in ctx.task.payload["size"])
+    if params.provider is not None and not fallback:
+        output_key = tile_output_key(ctx.job_id, index)
+        return remote_tile(ctx, tile_input_key(ctx.job_id, index), output_key, (width, height))
     passes = Passes((), float(params.scale)) if fallback else params.passes
     with ctx.objects.readable(tile_input_key(ctx.job_id, index)) as source:
         image = pyvips.Image.new_from_file(str(source), fail_on="truncated")

@@ -1,0 +1,1 @@
+"""Webhooks out (Standard Webhooks signatures, durable deliveries) and in (verifying them)."""

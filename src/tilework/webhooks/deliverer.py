@@ -1,0 +1,174 @@
+"""The sender: a thread that claims due webhook deliveries, posts them signed and records how
+each attempt went.
+
+Only a 2xx answer delivers. Redirects are not followed (a receiver that moved must be
+re-registered, not chased). 410 Gone disables the endpoint; 429 is retried when its
+``Retry-After`` says; anything else is retried on the schedule until the attempts run out. A
+delivery's outcome never touches its job.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import httpx
+import structlog
+
+from tilework.core.jobs import JsonDict
+from tilework.core.settings import Settings
+from tilework.core.signatures import signed_headers
+from tilework.store.deliveries import Deliveries, Delivery, DeliveryStatus
+from tilework.store.events import EventLog, JobEvent
+
+log = structlog.get_logger("tilework.webhooks")
+
+POLL_SECONDS = 0.1
+BATCH = 16
+SENDERS = 8  # attempts in flight at once: one slow receiver must not hold up the others
+LEASE_SECONDS = 120.0  # past the longest attempt; a sender gone longer has died
+JITTER = 0.2
+ERROR_BODY_CHARS = 200
+# The longest a receiver's Retry-After may hold a message back: the standard's longest wait.
+MAX_RETRY_AFTER_SECONDS = 36000.0
+
+# Turns a delivery's event into the JSON body its format calls for.
+Render = Callable[[Delivery, JobEvent], JsonDict]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt got: an HTTP status (and Retry-After), or a transport error."""
+
+    status: int | None = None
+    retry_after: str | None = None
+    error: str | None = None
+
+
+class Deliverer:
+    def __init__(
+        self, settings: Settings, deliveries: Deliveries, events: EventLog, render: Render
+    ) -> None:
+        self.settings = settings
+        self.deliveries = deliveries
+        self.events = events
+        self.render = render
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="webhook-deliverer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(self.settings.webhook_timeout + 5)
+
+    def _run(self) -> None:
+        timeout = httpx.Timeout(self.settings.webhook_timeout)
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=False) as http,
+            ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook-send") as senders,
+        ):
+            while not self._stopping.is_set():
+                try:
+                    batch = self.deliveries.claim(BATCH, LEASE_SECONDS)
+                except Exception as exc:  # the database may be away; the rows wait for us
+                    log.warning("webhook_claim_failed", error=str(exc)[:300])
+                    batch = []
+                if not batch:
+                    self._stopping.wait(POLL_SECONDS)
+                    continue
+                list(senders.map(lambda delivery: self._attempt(http, delivery), batch))
+
+    def _attempt(self, http: httpx.Client, delivery: Delivery) -> None:
+        try:
+            event = self.events.get(delivery.event_id)
+            if event is None:  # the job and its events were deleted
+                return
+            body = json.dumps(self.render(delivery, event), separators=(",", ":")).encode()
+            started = time.time()
+            answer = _post(http, delivery, body, self.settings.webhook_secrets())
+            self._settle(delivery, answer, started)
+        except Exception:  # a sender must outlive any one delivery
+            log.exception("webhook_attempt_crashed", delivery_id=delivery.id)
+
+    def _settle(self, delivery: Delivery, answer: Answer, started: float) -> None:
+        attempt = delivery.attempts + 1
+        status, next_at = outcome(answer, attempt, self.settings.webhook_retry_seconds)
+        entry = {
+            "attempt": attempt,
+            "at": started,
+            "status_code": answer.status,
+            "error": answer.error,
+            "duration_seconds": round(time.time() - started, 4),
+            "outcome": status.value,
+            "next_attempt_at": next_at,
+        }
+        self.deliveries.settle(delivery.id, entry, status, next_at)
+        if status is DeliveryStatus.DISABLED:
+            self.deliveries.disable_endpoint(delivery.url, "answered 410 Gone")
+        log.info(
+            "webhook_attempt",
+            delivery_id=delivery.id,
+            job_id=delivery.job_id,
+            event_type=delivery.event,
+            attempt=attempt,
+            status_code=answer.status,
+            error=answer.error,
+            outcome=status.value,
+        )
+
+
+def _post(http: httpx.Client, delivery: Delivery, body: bytes, secrets: list[str]) -> Answer:
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "tilework-webhooks",
+        **signed_headers(secrets, delivery.id, body),
+    }
+    try:
+        response = http.post(delivery.url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return Answer(error=f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS])
+    return Answer(response.status_code, response.headers.get("retry-after"))
+
+
+def outcome(
+    answer: Answer, attempt: int, schedule: list[float], now: float | None = None
+) -> tuple[DeliveryStatus, float | None]:
+    """After attempt number ``attempt``: delivered, disabled, failed, or pending until when."""
+    now = time.time() if now is None else now
+    if answer.status is not None and 200 <= answer.status < 300:
+        return DeliveryStatus.DELIVERED, None
+    if answer.status == 410:
+        return DeliveryStatus.DISABLED, None
+    if attempt > len(schedule):
+        return DeliveryStatus.FAILED, None
+    delay = schedule[attempt - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+    if answer.status == 429:
+        asked = retry_after_seconds(answer.retry_after, now)
+        if asked is not None:
+            # The receiver's own pace, within reason.
+            delay = min(asked, MAX_RETRY_AFTER_SECONDS)
+    return DeliveryStatus.PENDING, now + delay
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """``Retry-After`` as seconds from now: delay-seconds or an HTTP date; None if absent/bad."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)

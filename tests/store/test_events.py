@@ -1,0 +1,105 @@
+"""The event log and deferred tasks, on real SQLite and PostgreSQL: what the stream, webhooks
+and remote providers stand on."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from tests.store.test_queue import LEASE, WORKER, noop_job
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import EventType, JobStatus, TaskStatus
+from tilework.store.database import Database
+from tilework.store.deliveries import Deliveries, DeliveryStatus
+from tilework.store.events import EventLog
+from tilework.store.queue import Queue
+
+
+def test_each_change_of_state_is_logged_with_the_job_as_it_was(
+    queue: Queue, database: Database
+) -> None:
+    job, _ = queue.create_job(noop_job(tasks=3))
+    claimed = queue.claim(WORKER, 10, LEASE)
+    queue.complete(claimed[0].task.id, WORKER, {"n": 0}, {})
+    for item in claimed[1:]:
+        queue.complete(item.task.id, WORKER, {"n": 1}, {})
+    events = EventLog(database).after(job.id)
+    assert [e.type for e in events] == [EventType.STARTED, EventType.SUCCEEDED]
+    assert events[0].job.status is JobStatus.RUNNING and events[0].job.tasks_done == 0
+    assert events[1].job.status is JobStatus.SUCCEEDED and events[1].job.tasks_done == 3
+    assert EventLog(database).after(job.id, events[0].id) == events[1:]
+
+
+def test_progress_is_logged_at_most_twice_a_second(queue: Queue, database: Database) -> None:
+    job, _ = queue.create_job(noop_job(tasks=4))
+    claimed = queue.claim(WORKER, 10, LEASE)
+    queue.complete(claimed[0].task.id, WORKER, {"n": 0}, {})  # within 0.5 s of the start
+    time.sleep(0.55)
+    queue.complete(claimed[1].task.id, WORKER, {"n": 1}, {})
+    queue.complete(claimed[2].task.id, WORKER, {"n": 2}, {})  # within 0.5 s of the last
+    types = [e.type for e in EventLog(database).after(job.id)]
+    assert types == [EventType.STARTED, EventType.PROGRESS]
+
+
+def test_failure_and_cancel_end_the_log(queue: Queue, database: Database) -> None:
+    failing, _ = queue.create_job(noop_job())
+    (item,) = queue.claim(WORKER, 1, LEASE)
+    queue.fail(item.task.id, WORKER, TileworkError(ErrorCode.CORRUPT_IMAGE, "bad"))
+    canceled, _ = queue.create_job(noop_job())
+    queue.cancel_job(canceled.id)
+    log = EventLog(database)
+    assert [e.type for e in log.after(failing.id)][-1] is EventType.FAILED
+    assert log.after(failing.id)[-1].job.error_code == "corrupt_image"
+    assert [e.type for e in log.after(canceled.id)] == [EventType.CANCELED]
+
+
+def test_a_webhook_gets_a_delivery_per_subscribed_event(queue: Queue, database: Database) -> None:
+    new = noop_job()
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["succeeded"], "format": "tilework"}
+    job, _ = queue.create_job(replace(new, webhook=hook))
+    (item,) = queue.claim(WORKER, 1, LEASE)
+    queue.complete(item.task.id, WORKER, {"n": 0}, {})
+    deliveries = Deliveries(database)
+    (only,) = deliveries.for_job(job.id)
+    assert only.event == "succeeded" and only.status is DeliveryStatus.PENDING
+    (claimed,) = deliveries.claim(10, 60)
+    assert claimed.id == only.id and deliveries.claim(10, 60) == []  # leased
+    deliveries.disable_endpoint(hook["url"], "answered 410 Gone")
+    deliveries.settle(only.id, {"attempt": 1}, DeliveryStatus.DISABLED)
+    again, _ = queue.create_job(replace(new, webhook=hook))
+    (item,) = queue.claim(WORKER, 1, LEASE)
+    queue.complete(item.task.id, WORKER, {"n": 0}, {})
+    (skipped,) = deliveries.for_job(again.id)
+    assert skipped.status is DeliveryStatus.DISABLED and skipped.attempts == 0
+
+
+def test_a_deferred_task_keeps_its_state_and_its_attempt(queue: Queue) -> None:
+    job, _ = queue.create_job(noop_job())
+    (item,) = queue.claim(WORKER, 1, LEASE)
+    assert queue.defer(item.task.id, WORKER, {"prediction": "p1"}, 60, {"submit": 0.5})
+    assert queue.claim(WORKER, 1, LEASE) == []  # not due for a minute
+    assert queue.wake(item.task.id)
+    (again,) = queue.claim(WORKER, 1, LEASE)
+    assert again.task.payload["deferred"] == {"prediction": "p1"}
+    assert again.task.attempts == 1  # the deferred run spent nothing
+    assert queue.get_job(job.id).timings == {"submit": 0.5}  # type: ignore[union-attr]
+
+
+def test_a_wake_during_the_run_makes_the_deferral_due_at_once(queue: Queue) -> None:
+    queue.create_job(noop_job())
+    (item,) = queue.claim(WORKER, 1, LEASE)
+    time.sleep(0.01)
+    assert queue.wake(item.task.id)  # the callback beat the deferral
+    queue.defer(item.task.id, WORKER, {"prediction": "p1"}, 60)
+    (again,) = queue.claim(WORKER, 1, LEASE)
+    assert again.task.id == item.task.id
+
+
+def test_a_canceled_task_is_not_deferred_back_to_life(queue: Queue) -> None:
+    job, _ = queue.create_job(noop_job())
+    (item,) = queue.claim(WORKER, 1, LEASE)
+    queue.cancel_job(job.id)
+    assert not queue.defer(item.task.id, WORKER, {"prediction": "p1"}, 0)
+    assert not queue.wake(item.task.id)
+    task = queue.task(item.task.id)
+    assert task is not None and task.status is TaskStatus.CANCELED
