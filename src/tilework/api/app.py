@@ -24,11 +24,18 @@ from tilework.api.errors import install_error_handlers
 from tilework.api.state import ApiState
 from tilework.store.deliveries import Delivery
 from tilework.store.events import JobEvent
+from tilework.store.secrets import webhook_secrets
 from tilework.webhooks.deliverer import Deliverer
 
 
 def create_app(state: ApiState) -> FastAPI:
-    deliverer = Deliverer(state.settings, state.deliveries, state.events, _renderer(state))
+    deliverer = Deliverer(
+        state.settings,
+        state.deliveries,
+        state.events,
+        _renderer(state),
+        lambda: webhook_secrets(state.settings, state.database),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

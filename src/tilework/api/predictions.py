@@ -34,6 +34,7 @@ from tilework.core.formats import sniff
 from tilework.core.jobs import EventType, JobRecord, JobStatus, job_progress
 from tilework.objects.keys import upload_key
 from tilework.store.events import JobEvent
+from tilework.store.secrets import webhook_secrets
 
 OWNER = "tilework"
 PAGE_SIZE = 100
@@ -150,7 +151,7 @@ def list_predictions(
 @router.get("/webhooks/default/secret")
 def webhook_secret(state: State) -> dict[str, str]:
     """The secret this server signs its webhooks with (Replicate's endpoint for it)."""
-    return {"key": state.settings.webhook_secrets()[0]}
+    return {"key": webhook_secrets(state.settings, state.database)[0]}
 
 
 def prediction_body(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,7 @@ from typing import Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tilework.core.signatures import new_secret
-
 SECRET_KEY_FILE = "secret_key"
-WEBHOOK_SECRET_FILE = "webhook_secret"
 # Standard Webhooks' schedule: retries after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
 WEBHOOK_RETRY_SECONDS = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
 
@@ -146,7 +142,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None,
         description="whsec_ secret webhooks are signed with; two separated by a space while "
-        "rotating (the first is current). Generated under home if unset.",
+        "rotating (the first is current). Generated once and kept in the database if unset.",
     )
     webhook_retry_seconds: list[float] = Field(
         default_factory=lambda: list(WEBHOOK_RETRY_SECONDS),
@@ -200,31 +196,27 @@ class Settings(BaseSettings):
         """The HMAC key: from settings, else a random one kept under home so restarts agree."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
-        return self._home_secret(SECRET_KEY_FILE, lambda: secrets.token_urlsafe(32)).encode()
-
-    def webhook_secrets(self) -> list[str]:
-        """Secrets to sign webhooks with, current first: from settings, else one kept under
-        home."""
-        if self.webhook_secret is not None:
-            return self.webhook_secret.get_secret_value().split()
-        return [self._home_secret(WEBHOOK_SECRET_FILE, new_secret)]
-
-    def _home_secret(self, name: str, make: Callable[[], str]) -> str:
-        path = self.home / name
+        path = self.home / SECRET_KEY_FILE
         if not path.exists():
             self.home.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: when several processes start at once, exactly one writes the secret.
+            # O_EXCL: when several processes start at once, exactly one writes the key.
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 pass
             else:
                 with os.fdopen(fd, "w") as handle:
-                    handle.write(make())
-        value = path.read_text().strip()
-        if not value:  # another process created the file and has not written it yet
-            raise RuntimeError(f"secret file {path} is empty")
-        return value
+                    handle.write(secrets.token_urlsafe(32))
+        key = path.read_text().strip()
+        if not key:  # another process created the file and has not written it yet
+            raise RuntimeError(f"secret key file {path} is empty")
+        return key.encode()
+
+    def configured_webhook_secrets(self) -> list[str]:
+        """The webhook secrets set here, current first; empty: one generated in the database."""
+        if self.webhook_secret is None:
+            return []
+        return self.webhook_secret.get_secret_value().split()
 
     def effective(self) -> dict[str, Any]:
         """Every setting with its effective value, secrets masked, for ``tilework config``."""
@@ -241,9 +233,7 @@ class Settings(BaseSettings):
             "********" if self.secret_key else f"(generated in {self.home / SECRET_KEY_FILE})"
         )
         values["webhook_secret"] = (
-            "********"
-            if self.webhook_secret
-            else f"(generated in {self.home / WEBHOOK_SECRET_FILE})"
+            "********" if self.webhook_secret else "(generated, kept in the database)"
         )
         values["providers"] = {
             name: {"base_url": str(p.base_url), "model": p.model, "token": "********"}

@@ -112,6 +112,15 @@ webhook_deliveries = sa.Table(
     sa.Index("ix_webhook_deliveries_job", "job_id", "created_at"),
 )
 
+# Secrets every host must agree on and nobody configured, generated once (the webhook secret).
+shared_secrets = sa.Table(
+    "shared_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 # Endpoints that answered 410 Gone: nothing more is sent to them.
 webhook_endpoints = sa.Table(
     "webhook_endpoints",

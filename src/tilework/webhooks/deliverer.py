@@ -53,12 +53,19 @@ class Answer:
 
 class Deliverer:
     def __init__(
-        self, settings: Settings, deliveries: Deliveries, events: EventLog, render: Render
+        self,
+        settings: Settings,
+        deliveries: Deliveries,
+        events: EventLog,
+        render: Render,
+        secrets: Callable[[], list[str]],
     ) -> None:
         self.settings = settings
         self.deliveries = deliveries
         self.events = events
         self.render = render
+        self._find_secrets = secrets
+        self._secrets: list[str] = []  # found at the first delivery; a rotation is a restart
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -95,7 +102,9 @@ class Deliverer:
                 return
             body = json.dumps(self.render(delivery, event), separators=(",", ":")).encode()
             started = time.time()
-            answer = _post(http, delivery, body, self.settings.webhook_secrets())
+            if not self._secrets:
+                self._secrets = self._find_secrets()
+            answer = _post(http, delivery, body, self._secrets)
             self._settle(delivery, answer, started)
         except Exception:  # a sender must outlive any one delivery
             log.exception("webhook_attempt_crashed", delivery_id=delivery.id)

@@ -1,4 +1,4 @@
-"""Job events, webhook deliveries and disabled webhook endpoints.
+"""Job events, webhook deliveries, disabled webhook endpoints and shared secrets.
 
 Revision ID: 0003
 Revises: 0002
@@ -51,6 +51,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_webhook_deliveries_job", "webhook_deliveries", ["job_id", "created_at"])
     op.create_table(
+        "shared_secrets",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+    op.create_table(
         "webhook_endpoints",
         sa.Column("url_sha256", sa.String(64), primary_key=True),
         sa.Column("url", sa.Text, nullable=False),
@@ -61,6 +67,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("webhook_endpoints")
+    op.drop_table("shared_secrets")
     op.drop_table("webhook_deliveries")
     op.drop_table("job_events")
     with op.batch_alter_table("jobs") as batch:
