@@ -24,8 +24,11 @@ from tilework.store.schema import job_events, jobs, webhook_deliveries, webhook_
 # At most one progress event per job in this many seconds: a job of a thousand quick tiles
 # would otherwise send a thousand webhooks.
 PROGRESS_INTERVAL_SECONDS = 0.5
+# Columns a job never changes after submit: read from the job row with its events rather than
+# copied into each one (events are written on the queue's hot path; smaller is quicker).
+_FIXED = ("operation", "params", "input", "stages", "idempotency_key", "created_at", "webhook")
 # Columns of a job row that are bookkeeping, not part of what an event shows.
-_PRIVATE = frozenset({"request_hash", "progress_at"})
+_PRIVATE = frozenset({"request_hash", "progress_at", *_FIXED})
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ class EventLog:
 
     def after(self, job_id: str, after_id: int = 0, limit: int = 500) -> list[JobEvent]:
         query = (
-            sa.select(job_events)
+            _with_job()
             .where(job_events.c.job_id == job_id, job_events.c.id > after_id)
             .order_by(job_events.c.id)
             .limit(limit)
@@ -130,19 +133,21 @@ class EventLog:
 
     def get(self, event_id: int) -> JobEvent | None:
         with self.db.read() as conn:
-            row = (
-                conn.execute(sa.select(job_events).where(job_events.c.id == event_id))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_with_job().where(job_events.c.id == event_id)).mappings().first()
         return _event(row) if row else None
 
 
+def _with_job() -> sa.Select[Any]:
+    fixed = [jobs.c[name].label(f"job_{name}") for name in _FIXED]
+    return sa.select(job_events, *fixed).join(jobs, jobs.c.id == job_events.c.job_id)
+
+
 def _event(row: Mapping[Any, Any]) -> JobEvent:
+    job = {**row["job"], **{name: row[f"job_{name}"] for name in _FIXED}}
     return JobEvent(
         id=int(row["id"]),
         job_id=row["job_id"],
         type=EventType(row["type"]),
-        job=job_from_mapping(row["job"]),
+        job=job_from_mapping(job),
         created_at=row["created_at"],
     )
