@@ -32,6 +32,7 @@ def settings(tmp_path: Path) -> Settings:
         retry_max_seconds=0.05,
         task_timeout=20,
         port=0,
+        fetch_allow_hosts=["127.0.0.1"],  # the tests' file servers
     )
 
 

@@ -21,6 +21,7 @@ from tests.databases import fresh_database
 from tilework.client import Client
 
 REPO = Path(__file__).resolve().parent.parent
+LOOPBACK_ALLOWED = ["127.0.0.1"]
 START_SECONDS = 60
 
 
@@ -40,6 +41,8 @@ def tilework_env(home: Path, **settings: object) -> dict[str, str]:
         TILEWORK_HOME=str(home),
         TILEWORK_PLUGINS=json.dumps(TEST_PLUGINS),
         TILEWORK_SECRET_KEY="test-secret",
+        # The tests' file servers, receivers and second servers all live on loopback.
+        TILEWORK_FETCH_ALLOW_HOSTS=json.dumps(LOOPBACK_ALLOWED),
     )
     env.update({f"TILEWORK_{name.upper()}": str(value) for name, value in settings.items()})
     return env

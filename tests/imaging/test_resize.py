@@ -85,9 +85,11 @@ def test_exif_orientation_is_applied(
     run: Run, objects: ObjectStore, tmp_path: Path, orientation: int
 ) -> None:
     source = images.oriented_jpeg(tmp_path / "o.jpg", orientation, width=60, height=40)
-    image = load(objects, run(source, width=300, height=300, format="png"))
+    output = run(source, width=300, height=300, format="png")
+    image = load(objects, output)
     turned = orientation >= 5  # orientations 5-8 swap the axes
     assert (image.width > image.height) is not turned
+    assert (output["width"], output["height"]) == (image.width, image.height)
     assert image.get_typeof("orientation") == 0  # metadata stripped
 
 

@@ -76,6 +76,20 @@ class Sleep(SingleTaskOperation[SleepParams]):
         return {"outputs": [output]}
 
 
+class Spin(SingleTaskOperation[SleepParams]):
+    """Keeps a core busy for ``seconds`` of wall time: CPU burnt, nothing else."""
+
+    name = "test_spin"
+    Params = SleepParams
+
+    def run(self, ctx: TaskContext[SleepParams]) -> JsonDict:
+        until = time.monotonic() + ctx.params.seconds
+        turns = 0
+        while time.monotonic() < until:
+            turns += 1
+        return {"outputs": [], "turns": turns}
+
+
 class FanoutParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tasks: int = Field(8, ge=1, le=1000)
@@ -120,4 +134,4 @@ class BrokenTiles(Upscale):
         return super().run(ctx)
 
 
-operations = [Flaky(), Crash(), Sleep(), Fanout(), BrokenTiles()]
+operations = [Flaky(), Crash(), Sleep(), Spin(), Fanout(), BrokenTiles()]

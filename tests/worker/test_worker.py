@@ -84,6 +84,24 @@ def test_a_task_past_its_timeout_is_killed(settings: Settings, queue: Queue) -> 
     assert time.monotonic() - started < 10
 
 
+def test_a_task_past_its_cpu_time_is_killed_without_a_retry(
+    settings: Settings, queue: Queue
+) -> None:
+    settings = settings.model_copy(update={"task_cpu_seconds": 1.0})
+    with running_worker(settings, queue):
+        # Each task gets its own second: three of 0.6 s in one task process all pass.
+        quick = [submit(queue, "test_spin", seconds=0.6) for _ in range(3)]
+        for job_id in quick:
+            assert wait_for(queue, job_id, ended).status is JobStatus.SUCCEEDED
+        started = time.monotonic()
+        job = wait_for(queue, submit(queue, "test_spin", seconds=30), ended)
+        after = wait_for(queue, submit(queue, "test_spin", seconds=0.1), ended)
+    assert job.status is JobStatus.FAILED and job.error_code == "timeout"
+    assert "CPU" in (job.error_message or "") and job.attempts == 1
+    assert time.monotonic() - started < 10
+    assert after.status is JobStatus.SUCCEEDED  # a fresh task process took over
+
+
 def test_a_canceled_running_task_is_abandoned_at_the_next_heartbeat(
     settings: Settings, queue: Queue
 ) -> None:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from tilework.api.errors import field_errors
 from tilework.api.state import ApiState
 from tilework.core.jobs import NewJob
-from tilework.ops.inputs import require_uploaded
+from tilework.ops.inputs import refuse_blocked_url, require_uploaded
 
 
 def new_job(
@@ -31,6 +31,10 @@ def new_job(
         raise field_errors(exc, prefix=("params",)) from exc
     if "key" in source:
         require_uploaded(state.objects, source["key"], "input.key")
+    else:
+        refuse_blocked_url(state.settings, source["url"], "input.url")
+    if webhook is not None:
+        refuse_blocked_url(state.settings, webhook["url"], "webhook.url")
     operation.admit(valid, source, state.objects, state.settings)
     params_json = valid.model_dump(mode="json")
     return NewJob(

@@ -287,12 +287,17 @@ def _as_input(error: TileworkError) -> TileworkError:
     errors = error.details.get("errors")
     if not errors:
         return error
-    renamed = [
-        {**item, "field": re.sub(r"^params\.", "input.", str(item.get("field", "")))}
-        for item in errors
-    ]
+    renamed = [{**item, "field": _replicate_field(str(item.get("field", "")))} for item in errors]
     message = re.sub(r"\bparams\.", "input.", error.message)
     return TileworkError(error.code, message, {**error.details, "errors": renamed})
+
+
+def _replicate_field(field: str) -> str:
+    if field == "input.url":  # the job's input URL was the prediction's image
+        return "input.image"
+    if field == "webhook.url":
+        return "webhook"
+    return re.sub(r"^params\.", "input.", field)
 
 
 def _found(state: ApiState, job: JobRecord | None, prediction_id: str) -> JobRecord:

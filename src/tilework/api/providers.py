@@ -71,6 +71,9 @@ def _secret(state: ApiState, provider: str, fresh: bool = False) -> str:
     """The provider's signing secret, asked for once per process (again when ``fresh``)."""
     with _secrets_lock:
         if fresh or provider not in _secrets:
-            with ProviderClient(provider, state.settings.providers[provider]) as client:
+            settings = state.settings
+            with ProviderClient(
+                provider, settings.providers[provider], settings.fetch_allow_hosts
+            ) as client:
                 _secrets[provider] = client.webhook_secret()
         return _secrets[provider]

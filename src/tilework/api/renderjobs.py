@@ -84,7 +84,7 @@ async def submit_render(request: Request, state: State) -> JSONResponse:
         if error.code is ErrorCode.QUEUE_FULL:
             headers = {"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)}
             return JSONResponse({"error": "queue_full"}, status_code=503, headers=headers)
-        if error.code is ErrorCode.VALIDATION_FAILED:
+        if error.code in (ErrorCode.VALIDATION_FAILED, ErrorCode.SSRF_BLOCKED):
             return _invalid(_contract_details(error))
         raise
     body_out = {"job_id": job.id, "status": "processing", "poll_url": f"/render/jobs/{job.id}"}

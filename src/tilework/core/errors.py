@@ -49,6 +49,7 @@ PERMANENT_CODES = frozenset(
 
 HTTP_STATUS = {
     ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.SSRF_BLOCKED: 400,
     ErrorCode.UNSUPPORTED_FORMAT: 415,
     ErrorCode.IMAGE_TOO_LARGE: 413,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,

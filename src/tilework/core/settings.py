@@ -38,6 +38,10 @@ class Provider(BaseModel):
         "(GET /v1/webhooks/default/secret).",
     )
 
+    @property
+    def host(self) -> str:
+        return self.base_url.host or ""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TILEWORK_", env_file=".env", extra="ignore")
@@ -98,6 +102,9 @@ class Settings(BaseSettings):
     max_input_pixels: int = Field(
         100_000_000, ge=1, description="Largest accepted input, in pixels."
     )
+    max_input_frames: int = Field(
+        1000, ge=1, description="Most frames (GIF, WebP) or pages (TIFF, HEIF) an input may have."
+    )
     max_upload_bytes: int = Field(
         200 * 1024 * 1024, ge=1, description="Largest accepted upload or download, in bytes."
     )
@@ -107,9 +114,21 @@ class Settings(BaseSettings):
     download_timeout: float = Field(
         30.0, gt=0, description="Total deadline for fetching an input URL, seconds."
     )
+    fetch_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (names, addresses or CIDR networks) that input URLs, webhooks and "
+        "provider outputs may reach although they are private, loopback or link-local, as JSON: "
+        '["supabase.internal", "10.0.0.0/8"]. Every other such address is ssrf_blocked.',
+    )
 
     task_timeout: float = Field(
         300.0, gt=0, description="Hard limit for one task attempt, seconds."
+    )
+    task_cpu_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="CPU time one task attempt may use, all its threads together, seconds; "
+        "past it the task fails timeout, without a retry.",
     )
     lease_seconds: float = Field(
         30.0, gt=0, description="How long a claim lasts without a heartbeat."

@@ -11,7 +11,7 @@ import pyvips
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import InputFormat, sniff_file
-from tilework.imaging.header import check_pixels
+from tilework.imaging.header import check_pixels, read_size
 
 # Loader options for every decode: a truncated or damaged file is an error, never grey pixels.
 STRICT_LOAD = "fail_on=truncated"
@@ -30,15 +30,29 @@ class ImageHeader:
     bands: int
 
 
-def probe(path: Path, max_pixels: int) -> ImageHeader:
-    """Read only the header, through the loader the magic bytes name, and check the size."""
+def probe(path: Path, max_pixels: int, max_frames: int) -> ImageHeader:
+    """Read only the header, through the loader the magic bytes name, and check the size and
+    the number of frames (GIF, WebP) or pages (TIFF, HEIF). The size is the upright one: EXIF
+    orientations 5-8 swap the sides, as every operation applies them."""
     fmt = sniff_file(path)
     try:
         image = pyvips.Operation.call(fmt.loader, str(path), access="sequential")
     except pyvips.Error as exc:
+        # libvips refuses sides past 10 million outright; the header says whether that is it.
+        read_size(path, max_pixels)
         raise TileworkError(ErrorCode.CORRUPT_IMAGE, f"cannot read the {fmt.value} header") from exc
     check_pixels(image.width, image.height, max_pixels)
-    return ImageHeader(fmt, image.width, image.height, image.bands)
+    frames = image.get("n-pages") if image.get_typeof("n-pages") else 1
+    if frames > max_frames:
+        # Only the first frame is ever decoded, but loaders walk every frame's header.
+        raise TileworkError(
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"the image has {frames} frames or pages, more than {max_frames}",
+            {"frames": frames, "max_frames": max_frames},
+        )
+    orientation = image.get("orientation") if image.get_typeof("orientation") else 1
+    width, height = (image.height, image.width) if orientation >= 5 else (image.width, image.height)
+    return ImageHeader(fmt, width, height, image.bands)
 
 
 def srgb8(image: pyvips.Image) -> pyvips.Image:

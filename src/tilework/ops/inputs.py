@@ -1,25 +1,18 @@
-"""A job's input as a local file: an uploaded object, or a URL fetched with byte and time caps."""
+"""A job's input as a local file: an uploaded object, or a URL fetched through the fetch policy."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JsonDict
+from tilework.core.settings import Settings
+from tilework.net.policy import FetchPolicy
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import TaskContext
-
-if TYPE_CHECKING:
-    import httpx
-
-CONNECT_TIMEOUT_SECONDS = 10.0
-MAX_REDIRECTS = 5
-CHUNK_BYTES = 1 << 16
-_TRANSIENT_STATUS = frozenset({408, 425, 429})
 
 
 @contextmanager
@@ -37,8 +30,7 @@ def local_copy(ctx: TaskContext[Any], source: JsonDict) -> Iterator[Path]:
             yield path
         return
     with ctx.scratch_file() as target:
-        settings = ctx.settings
-        download(str(source["url"]), target, settings.max_upload_bytes, settings.download_timeout)
+        download(str(source["url"]), target, ctx.settings)
         yield target
 
 
@@ -52,51 +44,22 @@ def require_uploaded(objects: ObjectStore, key: str, field: str) -> None:
         )
 
 
-def download(url: str, target: Path, max_bytes: int, deadline_seconds: float) -> int:
-    """Stream ``url`` into ``target``; returns the byte count. Errors are ``download_failed``."""
-    # Imported here: most inputs are uploads, and the task process is smaller without httpx.
-    import httpx
-
-    deadline = time.monotonic() + deadline_seconds
-    timeout = httpx.Timeout(deadline_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+def refuse_blocked_url(settings: Settings, url: str, field: str) -> None:
+    """Refuse at submit, naming ``field``, a URL that can only reach a blocked address
+    (``ssrf_blocked``); names are resolved, and checked again, when the URL is fetched."""
     try:
-        with (
-            httpx.Client(
-                timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            _check_status(url, response)
-            return _save_body(response, target, max_bytes, deadline)
-    except httpx.HTTPError as exc:
-        raise TileworkError(ErrorCode.DOWNLOAD_FAILED, f"fetching {url} failed: {exc}") from exc
+        FetchPolicy.allowing(settings.fetch_allow_hosts).check_url(url)
+    except TileworkError as error:
+        error.details["errors"] = [{"field": field, "message": error.details["reason"]}]
+        raise
 
 
-def _check_status(url: str, response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    retryable = response.status_code >= 500 or response.status_code in _TRANSIENT_STATUS
-    raise TileworkError(
-        ErrorCode.DOWNLOAD_FAILED,
-        f"fetching {url} answered HTTP {response.status_code}",
-        {"status": response.status_code},
-        retryable=retryable,
-    )
+def download(url: str, target: Path, settings: Settings, *also_allowed: str) -> int:
+    """Stream ``url`` into ``target`` through the fetch policy (``fetch_allow_hosts``, plus
+    ``also_allowed`` hosts); returns the byte count."""
+    # Imported here: most inputs are uploads, and the task process is smaller without httpx.
+    from tilework.net.download import Limits
+    from tilework.net.download import download as fetch
 
-
-def _save_body(response: httpx.Response, target: Path, max_bytes: int, deadline: float) -> int:
-    size = 0
-    with target.open("wb") as handle:
-        for chunk in response.iter_bytes(CHUNK_BYTES):
-            size += len(chunk)
-            if size > max_bytes:
-                raise TileworkError(
-                    ErrorCode.DOWNLOAD_FAILED,
-                    f"the input is larger than {max_bytes} bytes",
-                    {"max_bytes": max_bytes},
-                    retryable=False,
-                )
-            if time.monotonic() > deadline:
-                raise TileworkError(ErrorCode.DOWNLOAD_FAILED, "the input download took too long")
-            handle.write(chunk)
-    return size
+    policy = FetchPolicy.allowing([*settings.fetch_allow_hosts, *also_allowed])
+    return fetch(url, target, policy, Limits(settings.max_upload_bytes, settings.download_timeout))

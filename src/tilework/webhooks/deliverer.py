@@ -2,9 +2,10 @@
 each attempt went.
 
 Only a 2xx answer delivers. Redirects are not followed (a receiver that moved must be
-re-registered, not chased). 410 Gone disables the endpoint; 429 is retried when its
-``Retry-After`` says; anything else is retried on the schedule until the attempts run out. A
-delivery's outcome never touches its job.
+re-registered, not chased). A target that resolves to a blocked address (``net.policy``) fails
+at once, without retries: it is refused, not away. 410 Gone disables the endpoint; 429 is
+retried when its ``Retry-After`` says; anything else is retried on the schedule until the
+attempts run out. A delivery's outcome never touches its job.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from email.utils import parsedate_to_datetime
 import httpx
 import structlog
 
+from tilework.core.errors import TileworkError
 from tilework.core.jobs import JsonDict
 from tilework.core.settings import Settings
 from tilework.core.signatures import signed_headers
+from tilework.net.policy import FetchPolicy
+from tilework.net.transport import pinned_client
 from tilework.store.deliveries import Deliveries, Delivery, DeliveryStatus
 from tilework.store.events import EventLog, JobEvent
 
@@ -49,6 +53,7 @@ class Answer:
     status: int | None = None
     retry_after: str | None = None
     error: str | None = None
+    refused: bool = False  # by the fetch policy: no retry can change that
 
 
 class Deliverer:
@@ -80,8 +85,9 @@ class Deliverer:
 
     def _run(self) -> None:
         timeout = httpx.Timeout(self.settings.webhook_timeout)
+        policy = FetchPolicy.allowing(self.settings.fetch_allow_hosts)
         with (
-            httpx.Client(timeout=timeout, follow_redirects=False) as http,
+            pinned_client(policy, timeout=timeout, follow_redirects=False) as http,
             ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook-send") as senders,
         ):
             while not self._stopping.is_set():
@@ -146,6 +152,8 @@ def _post(http: httpx.Client, delivery: Delivery, body: bytes, secrets: list[str
         response = http.post(delivery.url, content=body, headers=headers)
     except httpx.HTTPError as exc:
         return Answer(error=f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS])
+    except TileworkError as error:  # the policy refused the address
+        return Answer(error=f"{error.code.value}: {error.message}"[:ERROR_BODY_CHARS], refused=True)
     return Answer(response.status_code, response.headers.get("retry-after"))
 
 
@@ -158,7 +166,7 @@ def outcome(
         return DeliveryStatus.DELIVERED, None
     if answer.status == 410:
         return DeliveryStatus.DISABLED, None
-    if attempt > len(schedule):
+    if answer.refused or attempt > len(schedule):
         return DeliveryStatus.FAILED, None
     delay = schedule[attempt - 1] * random.uniform(1 - JITTER, 1 + JITTER)
     if answer.status == 429:

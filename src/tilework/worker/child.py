@@ -13,6 +13,7 @@ from multiprocessing.connection import Connection
 
 from tilework.core.logging import configure_logging
 from tilework.core.settings import Settings
+from tilework.worker.cpulimit import disable_core_dumps, limit_next_task
 from tilework.worker.malloc import return_large_blocks
 from tilework.worker.parent import exit_with_parent
 
@@ -23,6 +24,7 @@ def serve_tasks(conn: Connection, settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
     return_large_blocks()
+    disable_core_dumps()
     configure_logging(settings)
     # Imported here so that only the task process, never the worker, loads image libraries.
     from tilework.worker.running import TaskRunner
@@ -33,6 +35,7 @@ def serve_tasks(conn: Connection, settings: Settings) -> None:
             claimed = conn.recv()
         except (EOFError, OSError):
             return
+        limit_next_task(settings.task_cpu_seconds)
         conn.send(runner.run(claimed))
 
 

@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import ClaimedTask
 from tilework.core.settings import Settings
+from tilework.worker.cpulimit import CPU_SIGNAL
 from tilework.worker.reply import Reply
 
 CLOSE_GRACE_SECONDS = 5.0
@@ -56,6 +57,17 @@ class Executor:
                 return None
         code = _join(self._process, CLOSE_GRACE_SECONDS)
         self._discard()
+        if code == -CPU_SIGNAL:
+            cap = self._settings.task_cpu_seconds
+            # The same input would burn the same CPU again: no retry.
+            return Reply.failure(
+                TileworkError(
+                    ErrorCode.TIMEOUT,
+                    f"the task used more than its {cap:g} s of CPU time",
+                    {"cpu_limit_seconds": cap},
+                    retryable=False,
+                )
+            )
         return Reply.failure(
             TileworkError(
                 ErrorCode.PIPELINE_ERROR, f"the task's process died ({_describe_exit(code)})"

@@ -21,7 +21,7 @@ def analyse(ctx: TaskContext[PaletteParams]) -> JsonDict:
     input is fetched here once, not once per palette."""
     with local_input(ctx) as source:
         with ctx.step("probe"):
-            header = probe(source, ctx.settings.max_input_pixels)
+            header = probe(source, ctx.settings.max_input_pixels, ctx.settings.max_input_frames)
         with ctx.step("analyse_tones"):
             with vips_errors():
                 sample = tone_sample(srgb8(_open(source)))

@@ -19,7 +19,7 @@ from tilework.core.settings import Settings
 from tilework.core.sources import SourceSpec
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation, TaskContext
-from tilework.ops.inputs import require_uploaded
+from tilework.ops.inputs import refuse_blocked_url, require_uploaded
 
 SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # one object key segment
 
@@ -72,6 +72,8 @@ class Render(Operation[RenderParams]):
         for field, given in (("texture", params.texture), ("mask", params.mask)):
             if given is not None and given.key is not None:
                 require_uploaded(objects, given.key, f"params.{field}.key")
+            elif given is not None and given.url is not None:
+                refuse_blocked_url(settings, str(given.url), f"params.{field}.url")
 
     def plan(
         self, job: JobRecord, params: RenderParams, stage: int, previous: list[TaskRecord]

@@ -129,7 +129,7 @@ def _fetched(ctx: Context, source: SourceSpec, field: str) -> Iterator[Path]:
 def _stored(ctx: Context, name: str, path: Path, field: str) -> pyvips.Image:
     """Check one input and store it normalised; returns it as stored."""
     with _naming(field), ctx.step("probe"):
-        probe(path, ctx.settings.max_input_pixels)
+        probe(path, ctx.settings.max_input_pixels, ctx.settings.max_input_frames)
     with vips_errors():
         image = srgb8(pyvips.Image.new_from_file(str(path), fail_on="truncated"))
         if image.hasalpha():

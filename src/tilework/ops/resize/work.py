@@ -21,7 +21,7 @@ def resize(ctx: TaskContext[ResizeParams]) -> JsonDict:
     with ctx.scratch_file(f".{params.format.extension}") as target:
         with local_input(ctx) as source:
             with ctx.step("probe"):
-                header = probe(source, ctx.settings.max_input_pixels)
+                header = probe(source, ctx.settings.max_input_pixels, ctx.settings.max_input_frames)
             width, height = output_size(header, params.width, params.height, params.fit)
             _check_output(width, height, ctx.settings.max_output_pixels)
             with ctx.step("resize"):  # decode, shrink and encode all happen while saving

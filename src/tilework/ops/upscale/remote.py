@@ -13,6 +13,7 @@ import pyvips
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JsonDict, TaskDeferred
+from tilework.core.settings import Provider
 from tilework.imaging.decode import pipeline_error
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import download
@@ -37,7 +38,7 @@ def remote_tile(
             ErrorCode.PROVIDER_FAILED, f"provider {name!r} is not configured on this worker"
         )
     state = ctx.task.payload.get("deferred")
-    with ProviderClient(name, settings.providers[name]) as provider:
+    with ProviderClient(name, settings.providers[name], settings.fetch_allow_hosts) as provider:
         # A retry (a new attempt) submits afresh: the old prediction may be what failed.
         if not state or state.get("attempt") != ctx.task.attempts:
             with ctx.step("provider_submit"):
@@ -59,7 +60,7 @@ def remote_tile(
             {"provider": name, "prediction": state["prediction"]},
         )
     with ctx.step("provider_fetch"):
-        _store_output(ctx, _output_url(prediction), output_key, size)
+        _store_output(ctx, _output_url(prediction), output_key, size, settings.providers[name])
     return {"index": ctx.task.payload["index"], "key": output_key, "fallback": False}
 
 
@@ -90,14 +91,18 @@ def _output_url(prediction: JsonDict) -> str:
 
 
 def _store_output(
-    ctx: TaskContext[UpscaleParams], url: str, output_key: str, size: tuple[int, int]
+    ctx: TaskContext[UpscaleParams],
+    url: str,
+    output_key: str,
+    size: tuple[int, int],
+    provider: Provider,
 ) -> None:
     """Fetch the provider's output; stored as is when it has the tile's exact size, else
-    refused (a provider that scales differently would shift every seam)."""
+    refused (a provider that scales differently would shift every seam). The provider's own
+    host is trusted as the operator configured it; any other host goes through the policy."""
     width, height = (side * ctx.params.scale for side in size)
-    settings = ctx.settings
     with ctx.scratch_file(".png") as path:
-        download(url, path, settings.max_upload_bytes, settings.download_timeout)
+        download(url, path, ctx.settings, provider.host)
         try:
             image = pyvips.Image.new_from_file(str(path), access="sequential")
             got = (image.width, image.height)

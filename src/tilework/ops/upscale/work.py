@@ -57,7 +57,7 @@ def prepare(ctx: TaskContext[UpscaleParams]) -> JsonDict:
 def _check_input(ctx: TaskContext[UpscaleParams], source: Path) -> None:
     """The pixel limit from the header, and the output limits (URL inputs meet them here)."""
     with ctx.step("probe"):
-        header = probe(source, ctx.settings.max_input_pixels)
+        header = probe(source, ctx.settings.max_input_pixels, ctx.settings.max_input_frames)
         check_output(ctx.params, header.width, header.height, ctx.settings.max_output_pixels)
 
 
