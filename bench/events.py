@@ -27,7 +27,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
 from standardwebhooks import Webhook
 from tests import images
 from tests.receiver import Receiver, receiving
@@ -56,9 +55,11 @@ def one_job(server: ServerProcess, receiver: Receiver, key: str, n: int, secret:
     """Submit one quick job with a webhook and follow it three ways at once."""
     hook = {"url": f"{receiver.url}/{n}", "events": ["succeeded"]}
     body = {"operation": "noop", "input": {"key": key}, "params": {"sleep_ms": 300}}
-    job = httpx.post(f"{server.url}/v1/jobs", json={**body, "webhook": hook}, timeout=30).json()
+    job = server.http.post(
+        f"{server.url}/v1/jobs", json={**body, "webhook": hook}, timeout=30
+    ).json()
     polled: list[float] = []
-    with Client(server.url) as poller, Client(server.url) as streamer:
+    with server.client() as poller, server.client() as streamer:
         polling = threading.Thread(target=poll, args=(poller, job["id"], polled))
         polling.start()
         done = streamer.wait(job["id"], timeout=60)

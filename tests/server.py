@@ -94,6 +94,7 @@ class ServerProcess:
         self.env = tilework_env(home, port=self.port, **settings)
         self.log_path = home.parent / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._http: httpx.Client | None = None
 
     def start(self) -> ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -120,14 +121,33 @@ class ServerProcess:
         """Start one more worker host on this server's database and storage."""
         return WorkerProcess(self.env, self.log_path)
 
+    @property
+    def api_key(self) -> str:
+        """The admin key the server wrote into its home at its first start."""
+        return (self.home / "admin_key").read_text().strip()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def http(self) -> httpx.Client:
+        """An HTTP client that sends the admin key (closed with the server)."""
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, headers=self.auth, timeout=30)
+        return self._http
+
     def client(self) -> Client:
-        return Client(self.url)
+        return Client(self.url, self.api_key)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 60) -> int:
         assert self.process is not None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self.process.poll() is None:
             self.process.send_signal(signum)
             try:

@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(help="List, inspect, cancel and watch jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys (needs an admin key).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
 stderr = Console(stderr=True)
 
 EXIT_JOB_FAILED = 1
@@ -60,16 +64,22 @@ def serve(
     from tilework.api.app import create_app
     from tilework.core.logging import configure_logging
     from tilework.store.migrate import migrate
-    from tilework.wiring import build_api_state
+    from tilework.wiring import build_api_state, ensure_admin_key
 
     settings = settings_with(workers=workers, host=host, port=port)
     configure_logging(settings)
     state = build_api_state(settings)
     migrate(state.database)
+    admin_key = ensure_admin_key(settings, state.keys)
     pool = _started_pool(settings, settings.workers)
     stderr.print(
         f"tilework {settings.client_url}  (API docs: {settings.client_url}/docs, "
         f"{settings.workers} workers, home {settings.home.resolve()})"
+    )
+    stderr.print(
+        f"admin API key: {admin_key.resolve()} (the CLI reads it from there)"
+        if admin_key
+        else "admin API key: none in this home; make one with `tilework keys create --admin`"
     )
     # uvicorn re-raises the signal that stopped it once it has shut down; a handler of ours
     # absorbs that so the workers below still get their drain.
@@ -226,6 +236,43 @@ def jobs_watch(job_id: str) -> None:
         raise typer.Exit(EXIT_JOB_FAILED)
 
 
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Whose jobs the key makes (a-z, 0-9, _ and -).")],
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    admin: Annotated[bool, typer.Option("--admin", help="May manage keys.")] = False,
+    credits: Annotated[
+        float | None, typer.Option(help="A credit balance its jobs spend (default: free).")
+    ] = None,
+    rate_per_minute: Annotated[int | None, typer.Option(help="Requests a minute.")] = None,
+    max_queued_jobs: Annotated[int | None, typer.Option(help="Jobs waiting or running.")] = None,
+) -> None:
+    """Make a key; its secret is printed this once."""
+    limits = {
+        "admin": admin,
+        "credits": credits,
+        "rate_per_minute": rate_per_minute,
+        "max_queued_jobs": max_queued_jobs,
+    }
+    with _client() as client:
+        created = _call(lambda: client.create_key(tenant, name, **limits))
+    _emit(created, _render_mapping_plain)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, tenant, name, the secret's first characters, revoked or not."""
+    with _client() as client:
+        _emit(_call(client.keys), _render_keys)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key: its next request is 401."""
+    with _client() as client:
+        _emit(_call(lambda: client.revoke_key(key_id)), _render_mapping_plain)
+
+
 def main() -> None:
     app()
 
@@ -252,7 +299,8 @@ def _started_pool(settings: Settings, count: int) -> WorkerPool:
 
 
 def _client() -> Client:
-    return Client(settings_with().client_url)
+    settings = settings_with()
+    return Client(settings.client_url, settings.client_api_key())
 
 
 def _call(action: Any) -> Any:
@@ -376,6 +424,26 @@ def _render_page(page: dict[str, Any]) -> None:
     Console().print(table)
     if page["next_cursor"]:
         Console().print(f"more: --cursor {page['next_cursor']}")
+
+
+def _render_keys(page: dict[str, Any]) -> None:
+    table = Table("id", "tenant", "name", "admin", "prefix", "credits", "revoked")
+    for key in page["items"]:
+        table.add_row(
+            key["id"],
+            key["tenant"],
+            key["name"],
+            "yes" if key["admin"] else "",
+            key["prefix"] + "…",
+            "" if key["credits"] is None else f"{key['credits']:g}",
+            key["revoked_at"] or "",
+        )
+    Console().print(table)
+
+
+def _render_mapping_plain(values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        Console().print(f"{name}: {value}")
 
 
 def _render_mapping(values: dict[str, Any]) -> None:

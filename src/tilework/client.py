@@ -44,8 +44,12 @@ class ApiError(Exception):
 
 
 class Client:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 30.0) -> None:
+        headers = {} if api_key is None else {"Authorization": f"Bearer {api_key}"}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers)
+        # File URLs are signed on their own, and may be another host's (a bucket's): the API
+        # key never goes there.
+        self._files = httpx.Client(timeout=timeout)
 
     def __enter__(self) -> Client:
         return self
@@ -55,6 +59,7 @@ class Client:
 
     def close(self) -> None:
         self._http.close()
+        self._files.close()
 
     def upload(self, path: Path) -> dict[str, Any]:
         """Upload a local image; returns ``{"key", "url", "bytes", "sha256"}``."""
@@ -154,7 +159,7 @@ class Client:
 
     def download(self, url: str, target: Path) -> Path:
         """Stream a file URL (as found in ``outputs``) to ``target``."""
-        with self._http.stream("GET", url) as response:
+        with self._files.stream("GET", url) as response:
             if response.status_code >= 400:
                 response.read()
                 raise _api_error(response)
@@ -162,6 +167,24 @@ class Client:
                 for chunk in response.iter_bytes():
                     handle.write(chunk)
         return target
+
+    def create_key(self, tenant: str, name: str, **limits: Any) -> dict[str, Any]:
+        """A new API key (admin keys only); its ``key`` is shown this once."""
+        body = {"tenant": tenant, "name": name, **limits}
+        return self._call("POST", "/v1/keys", json=body)
+
+    def keys(self) -> dict[str, Any]:
+        return self._call("GET", "/v1/keys")
+
+    def current_key(self) -> dict[str, Any]:
+        return self._call("GET", "/v1/keys/current")
+
+    def ledger(self) -> dict[str, Any]:
+        """The calling key's credit movements, newest first."""
+        return self._call("GET", "/v1/keys/current/ledger")
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/v1/keys/{key_id}/revoke")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self._http.request(method, path, **kwargs)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tilework.core.settings import Settings
+from tilework.core.keys import DEFAULT_TENANT
+from tilework.core.settings import ADMIN_KEY_FILE, Settings
 from tilework.imaging.devices import model_devices
 from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
 from tilework.store.database import Database
 from tilework.store.deliveries import Deliveries
 from tilework.store.events import EventLog
+from tilework.store.keys import ApiKeys
 from tilework.store.notify import Polling, task_signal
 from tilework.store.queue import Queue, QueuePolicy
 from tilework.worker.models import ModelProcesses
@@ -31,6 +35,8 @@ def queue_policy(settings: Settings) -> QueuePolicy:
 
 def build_api_state(settings: Settings) -> ApiState:
     # Imported here so that worker processes, which import this module too, never load FastAPI.
+    from tilework.api.auth import Authenticator
+    from tilework.api.limits import RateLimiter
     from tilework.api.state import ApiState
     from tilework.api.submitter import Submitter
 
@@ -38,6 +44,7 @@ def build_api_state(settings: Settings) -> ApiState:
     registry = Registry.load(settings)
     queue = Queue(database, registry, queue_policy(settings))
     objects = open_object_store(settings)
+    keys = ApiKeys(database)
     return ApiState(
         settings,
         database,
@@ -47,6 +54,9 @@ def build_api_state(settings: Settings) -> ApiState:
         Submitter(queue),
         EventLog(database),
         Deliveries(database),
+        keys,
+        Authenticator(keys),
+        RateLimiter(),
     )
 
 
@@ -64,3 +74,20 @@ def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
     devices = model_devices(settings.device) if count else []
     models = ModelProcesses(devices, required=settings.device != "auto")
     return WorkerPool(settings, queue, signal, count, models)
+
+
+def ensure_admin_key(settings: Settings, keys: ApiKeys) -> Path | None:
+    """On a first start, an admin key for the ``default`` tenant, its secret written to
+    ``home/admin_key`` (0600) for the CLI. None when admin keys exist but this home has none:
+    make one with ``tilework keys create --admin`` there."""
+    path = settings.home / ADMIN_KEY_FILE
+    if path.is_file():
+        return path
+    if keys.any_admin():
+        return None
+    _, secret = keys.create(DEFAULT_TENANT, "admin (made at first start)", admin=True)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return path

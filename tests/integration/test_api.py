@@ -52,7 +52,7 @@ def test_signed_urls_refuse_tampering_and_expiry(
     assert error_of(httpx.get(url.replace("signature=", "signature=0"))) == (403, "forbidden")
     assert error_of(httpx.get(url.replace("expires=", "expires=1"))) == (403, "forbidden")
     assert error_of(httpx.get(url.split("?")[0])) == (403, "forbidden")
-    assert httpx.get(
+    assert server.http.get(
         f"{server.url}/v1/files/../secret_key?expires=9999999999&signature=x"
     ).status_code in (403, 404)
 
@@ -89,7 +89,7 @@ def test_signed_urls_refuse_tampering_and_expiry(
 def test_bad_submits_name_the_field(
     server: ServerProcess, body: dict[str, object], field: str
 ) -> None:
-    response = httpx.post(f"{server.url}/v1/jobs", json=body)
+    response = server.http.post(f"{server.url}/v1/jobs", json=body)
     assert error_of(response) == (422, "validation_failed")
     fields = [error["field"] for error in response.json()["error"]["details"]["errors"]]
     assert any(name.startswith(field) for name in fields), fields
@@ -97,42 +97,47 @@ def test_bad_submits_name_the_field(
 
 def test_bad_uploads(server: ServerProcess) -> None:
     url = f"{server.url}/v1/uploads"
-    assert error_of(httpx.post(url, content=b"")) == (422, "validation_failed")
-    assert error_of(httpx.post(url, content=b"<html>not an image</html>")) == (
+    assert error_of(server.http.post(url, content=b"")) == (422, "validation_failed")
+    assert error_of(server.http.post(url, content=b"<html>not an image</html>")) == (
         415,
         "unsupported_format",
     )
-    assert error_of(httpx.post(url, content=b"%PDF-1.4 " * 10)) == (415, "unsupported_format")
+    assert error_of(server.http.post(url, content=b"%PDF-1.4 " * 10)) == (415, "unsupported_format")
     big = b"\x89PNG\r\n\x1a\n" + bytes(5_000_001)
-    assert error_of(httpx.post(url, content=big)) == (413, "payload_too_large")
+    assert error_of(server.http.post(url, content=big)) == (413, "payload_too_large")
 
     def chunked() -> Iterator[bytes]:  # no Content-Length: the cap applies while streaming
         yield b"\x89PNG\r\n\x1a\n"
         for _ in range(6):
             yield bytes(1_000_000)
 
-    assert error_of(httpx.post(url, content=chunked())) == (413, "payload_too_large")
+    assert error_of(server.http.post(url, content=chunked())) == (413, "payload_too_large")
 
 
 def test_unknown_things_are_404_json(server: ServerProcess) -> None:
-    assert error_of(httpx.get(f"{server.url}/v1/jobs/nope")) == (404, "not_found")
-    assert error_of(httpx.post(f"{server.url}/v1/jobs/nope/cancel")) == (404, "not_found")
-    assert error_of(httpx.get(f"{server.url}/v2/anything")) == (404, "not_found")
-    assert error_of(httpx.delete(f"{server.url}/v1/jobs")) == (405, "method_not_allowed")
-    assert error_of(httpx.get(f"{server.url}/v1/jobs?limit=0")) == (422, "validation_failed")
-    assert error_of(httpx.get(f"{server.url}/v1/jobs?status=lost")) == (422, "validation_failed")
+    assert error_of(server.http.get(f"{server.url}/v1/jobs/nope")) == (404, "not_found")
+    assert error_of(server.http.post(f"{server.url}/v1/jobs/nope/cancel")) == (404, "not_found")
+    assert error_of(server.http.get(f"{server.url}/v2/anything")) == (404, "not_found")
+    assert error_of(server.http.delete(f"{server.url}/v1/jobs")) == (405, "method_not_allowed")
+    assert error_of(server.http.get(f"{server.url}/v1/jobs?limit=0")) == (422, "validation_failed")
+    assert error_of(server.http.get(f"{server.url}/v1/jobs?status=lost")) == (
+        422,
+        "validation_failed",
+    )
 
 
 def test_idempotency_keys(server: ServerProcess, client: Client, photo: Path) -> None:
     key = client.upload(photo)["key"]
     body = {"operation": "resize", "input": {"key": key}, "params": {"width": 10}}
-    first = httpx.post(f"{server.url}/v1/jobs", json=body, headers={"Idempotency-Key": "abc"})
-    again = httpx.post(f"{server.url}/v1/jobs", json={**body, "idempotency_key": "abc"})
+    first = server.http.post(f"{server.url}/v1/jobs", json=body, headers={"Idempotency-Key": "abc"})
+    again = server.http.post(f"{server.url}/v1/jobs", json={**body, "idempotency_key": "abc"})
     assert first.status_code == again.status_code == 201
     assert again.json()["id"] == first.json()["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
     changed = {**body, "params": {"width": 11}}
-    conflict = httpx.post(f"{server.url}/v1/jobs", json=changed, headers={"Idempotency-Key": "abc"})
+    conflict = server.http.post(
+        f"{server.url}/v1/jobs", json=changed, headers={"Idempotency-Key": "abc"}
+    )
     assert error_of(conflict) == (409, "idempotency_conflict")
 
 
@@ -226,10 +231,10 @@ def test_url_inputs_are_fetched(client: Client, photo: Path) -> None:
 
 
 def test_health_and_docs(server: ServerProcess) -> None:
-    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
-    assert httpx.get(f"{server.url}/readyz").json() == {"status": "ready"}
-    assert httpx.get(f"{server.url}/docs").status_code == 200
-    schema = httpx.get(f"{server.url}/openapi.json").json()
+    assert server.http.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    assert server.http.get(f"{server.url}/readyz").json() == {"status": "ready"}
+    assert server.http.get(f"{server.url}/docs").status_code == 200
+    schema = server.http.get(f"{server.url}/openapi.json").json()
     assert {"/v1/jobs", "/v1/uploads", "/v1/jobs/{job_id}/cancel"} <= set(schema["paths"])
 
 

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.databases import BACKENDS
@@ -72,8 +71,8 @@ def test_last_event_id_resumes_after_that_event(client: Client, image_key: str) 
     assert len(full) >= 3
     resumed = list(client.events(job_id, last_event_id=full[1].id))
     assert [(m.id, m.event, m.data) for m in resumed] == [(m.id, m.event, m.data) for m in full[2:]]
-    by_query = httpx.get(
-        f"{client._http.base_url}/v1/jobs/{job_id}/events",
+    by_query = client._http.get(
+        f"/v1/jobs/{job_id}/events",
         params={"after": full[-2].id},
         timeout=10,
     )
@@ -141,7 +140,7 @@ def test_wait_resumes_after_the_connection_drops(
     job_id = fanout(client, image_key, tasks=12, seconds=0.3)
     seen: list[dict[str, Any]] = []
     outcome: list[dict[str, Any]] = []
-    with Client(f"http://127.0.0.1:{proxy.port}") as through_proxy:
+    with Client(f"http://127.0.0.1:{proxy.port}", server.api_key) as through_proxy:
         follower = threading.Thread(
             target=lambda: outcome.append(through_proxy.wait(job_id, seen.append, timeout=60))
         )

@@ -82,20 +82,20 @@ def test_while_the_database_is_away_the_api_answers_503_and_workers_wait(
                 client.wait(before["id"], timeout=60)
                 proxy.cut()
                 body = {"operation": "noop", "input": {"key": key}}
-                assert error_of(httpx.post(f"{api.url}/v1/jobs", json=body)) == (
+                assert error_of(api.http.post(f"{api.url}/v1/jobs", json=body)) == (
                     503,
                     "unavailable",
                 )
-                assert error_of(httpx.get(f"{api.url}/v1/jobs/{before['id']}")) == (
+                assert error_of(api.http.get(f"{api.url}/v1/jobs/{before['id']}")) == (
                     503,
                     "unavailable",
                 )
-                assert error_of(httpx.get(f"{api.url}/v1/jobs")) == (503, "unavailable")
-                assert httpx.get(f"{api.url}/readyz").status_code == 503
-                assert httpx.get(f"{api.url}/healthz").status_code == 200  # alive, not ready
+                assert error_of(api.http.get(f"{api.url}/v1/jobs")) == (503, "unavailable")
+                assert api.http.get(f"{api.url}/readyz").status_code == 503
+                assert api.http.get(f"{api.url}/healthz").status_code == 200  # alive, not ready
                 time.sleep(3)  # the worker meets the outage and backs off
                 proxy.start()
-                wait_until(lambda: httpx.get(f"{api.url}/readyz").status_code == 200)
+                wait_until(lambda: api.http.get(f"{api.url}/readyz").status_code == 200)
                 after = client.wait(client.submit("noop", key=key)["id"], timeout=60)
         finally:
             stopped = worker.stop()

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import pytest
 
@@ -30,8 +29,16 @@ BATTERY: list[tuple[str, Maker, str]] = [
     ("zero-width.png", bombs.zero_width_png, "corrupt_image"),
     ("ztxt-bomb.png", bombs.ztxt_bomb_png, "succeeded"),  # text dropped, bounded
     ("iccp-bomb.png", bombs.iccp_bomb_png, "succeeded"),
-    ("cut.jpg", lambda p: images.truncated(images.photo(p.with_suffix(".o.jpg")), p), "corrupt_image"),
-    ("cut.png", lambda p: images.truncated(images.photo(p.with_suffix(".o.png")), p), "corrupt_image"),
+    (
+        "cut.jpg",
+        lambda p: images.truncated(images.photo(p.with_suffix(".o.jpg")), p),
+        "corrupt_image",
+    ),
+    (
+        "cut.png",
+        lambda p: images.truncated(images.photo(p.with_suffix(".o.png")), p),
+        "corrupt_image",
+    ),
     ("5000-scans.jpg", bombs.many_scans_jpeg, "corrupt_image"),
     ("100k-frames.gif", bombs.many_frames_gif, "image_too_large"),
     ("5000-pages.tif", bombs.many_pages_tiff, "image_too_large"),
@@ -78,7 +85,7 @@ def test_each_hostile_input_ends_with_its_code(
 ) -> None:
     code, _ = outcome(client, make(tmp_path / name), format="png")
     assert code == expected
-    assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    assert server.http.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -107,7 +114,7 @@ def test_alpha_to_jpeg_and_html_posing_as_png(client: Client, tmp_path: Path) ->
 
 
 def test_bad_uploads_and_keys(client: Client, server: ServerProcess, tmp_path: Path) -> None:
-    empty = httpx.post(f"{server.url}/v1/uploads", content=b"", timeout=10)
+    empty = server.http.post(f"{server.url}/v1/uploads", content=b"", timeout=10)
     assert (empty.status_code, empty.json()["error"]["code"]) == (422, "validation_failed")
     big = images.photo(tmp_path / "big.png", 2000, 2000)  # lossless noise: well past 5 MB
     assert big.stat().st_size > MAX_UPLOAD_BYTES
@@ -118,7 +125,7 @@ def test_bad_uploads_and_keys(client: Client, server: ServerProcess, tmp_path: P
         with pytest.raises(ApiError) as refused:
             client.submit("resize", key=key, params={"width": 30})
         assert refused.value.code == "validation_failed", key
-    assert httpx.get(f"{server.url}/v1/files/../secret_key", timeout=10).status_code == 404
+    assert server.http.get(f"{server.url}/v1/files/../secret_key", timeout=10).status_code == 404
 
 
 def test_task_processes_stayed_small_throughout(server: ServerProcess) -> None:
@@ -130,7 +137,7 @@ def test_task_processes_stayed_small_throughout(server: ServerProcess) -> None:
     for task in tasks:
         peak = _peak_rss(task.pid)
         assert peak < TASK_PROCESS_PEAK_BYTES, f"task process {task.pid} peaked at {peak >> 20} MiB"
-    assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    assert server.http.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
 def _peak_rss(pid: int) -> int:

@@ -90,7 +90,7 @@ def test_an_installed_package_adds_an_operation_the_server_runs(
             assert hashlib.sha256(output).hexdigest() == job["outputs"][0]["sha256"]
 
             # Bad parameters are refused at submit like any built-in operation's.
-            missing = httpx.post(
+            missing = server.http.post(
                 f"{server.url}/v1/jobs",
                 json={
                     "operation": "texture",
@@ -100,7 +100,7 @@ def test_an_installed_package_adds_an_operation_the_server_runs(
             )
             assert missing.status_code == 422
             assert missing.json()["error"]["details"]["errors"][0]["field"] == "params.texture_key"
-            typo = httpx.post(
+            typo = server.http.post(
                 f"{server.url}/v1/jobs",
                 json={
                     "operation": "texture",

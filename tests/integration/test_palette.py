@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pyvips
 
@@ -98,7 +97,7 @@ def test_bad_palettes_are_refused_naming_the_field(
         "params.quality": {"palettes": [["#000"]], "quality": 0},
     }
     for field, params in cases.items():
-        answer = httpx.post(
+        answer = server.http.post(
             f"{server.url}/v1/jobs",
             json={"operation": "palette", "input": {"key": key}, "params": params},
         )

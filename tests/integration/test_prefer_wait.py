@@ -16,7 +16,7 @@ from tilework.client import Client
 
 def submit(server: ServerProcess, body: dict[str, Any], prefer: str | None) -> httpx.Response:
     headers = {"Prefer": prefer} if prefer is not None else {}
-    return httpx.post(f"{server.url}/v1/jobs", json=body, headers=headers, timeout=90)
+    return server.http.post(f"{server.url}/v1/jobs", json=body, headers=headers, timeout=90)
 
 
 def slow_job(client: Client, photo: Path) -> dict[str, Any]:

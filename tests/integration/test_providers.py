@@ -10,12 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests import images
 from tests.server import ServerProcess
-from tilework.client import Client
 from tilework.core.signatures import new_secret
 from tilework.ops.upscale.params import UpscaleParams
 
@@ -55,7 +53,7 @@ def run(server: ServerProcess, photo: Path, **extra: Any) -> tuple[dict[str, Any
 
 
 def provider_jobs(provider: ServerProcess) -> list[dict[str, Any]]:
-    with Client(provider.url) as client:
+    with provider.client() as client:
         return list(client.jobs(operation="upscale", limit=200)["items"])
 
 
@@ -98,7 +96,7 @@ def test_without_a_valid_callback_the_tiles_poll_and_still_finish(
     assert remote["outputs"][0]["sha256"] == local["outputs"][0]["sha256"]
     newest = provider_jobs(provider)[0]
     for _ in range(100):
-        attempts = httpx.get(f"{provider.url}/v1/jobs/{newest['id']}/deliveries").json()
+        attempts = provider.http.get(f"{provider.url}/v1/jobs/{newest['id']}/deliveries").json()
         logged = [a for item in attempts["items"] for a in item["attempts_log"]]
         if logged:
             break
@@ -113,7 +111,7 @@ def test_an_unknown_provider_is_refused_at_submit(
     try:
         with server.client() as client:
             key = client.upload(photo)["key"]
-            response = httpx.post(
+            response = server.http.post(
                 f"{server.url}/v1/jobs",
                 json={"operation": "upscale", "input": {"key": key}, "params": {"provider": "x"}},
             )

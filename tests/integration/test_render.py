@@ -45,13 +45,13 @@ def request(base: str, **extra: Any) -> dict[str, Any]:
 
 
 def submit(server: ServerProcess, body: Any) -> httpx.Response:
-    return httpx.post(f"{server.url}/render/jobs", json=body, timeout=30)
+    return server.http.post(f"{server.url}/render/jobs", json=body, timeout=30)
 
 
 def poll(server: ServerProcess, job_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + POLL_SECONDS
     while time.monotonic() < deadline:
-        answer = httpx.get(f"{server.url}/render/jobs/{job_id}", timeout=30)
+        answer = server.http.get(f"{server.url}/render/jobs/{job_id}", timeout=30)
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         if body["status"] != "processing":
@@ -99,7 +99,7 @@ def test_a_project_render_round_trip(
     assert np.abs(out[:, :80].astype(int) - photo[:, :80]).mean() > 20  # the left: textured
 
     # The same job under /v1: operation render, its stages, and seed 004's storage path.
-    job = httpx.get(f"{server.url}/v1/jobs/{job_id}").json()
+    job = server.http.get(f"{server.url}/v1/jobs/{job_id}").json()
     assert job["operation"] == "render"
     assert job["progress"]["stages"] == ["fetch", "region", "project", "store"]
     key = f"renders/u-42/3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b-{job_id}.png"
@@ -140,19 +140,19 @@ def test_bad_requests_are_400_with_the_field_and_queue_nothing(
         assert answer.status_code == 400, (field, answer.text)
         error = answer.json()
         assert error["error"] == "validation_failed" and field in error["details"], (field, error)
-    garbage = httpx.post(f"{server.url}/render/jobs", content=b"{not json", timeout=30)
+    garbage = server.http.post(f"{server.url}/render/jobs", content=b"{not json", timeout=30)
     assert garbage.status_code == 400 and garbage.json()["error"] == "validation_failed"
-    assert httpx.get(f"{server.url}/v1/jobs").json()["items"] == []
+    assert server.http.get(f"{server.url}/v1/jobs").json()["items"] == []
 
 
 def test_unknown_ids_are_job_not_found(server: ServerProcess, base: str) -> None:
-    missing = httpx.get(f"{server.url}/render/jobs/01nosuchjob", timeout=30)
+    missing = server.http.get(f"{server.url}/render/jobs/01nosuchjob", timeout=30)
     assert missing.status_code == 404 and missing.json() == {"error": "job_not_found"}
-    other = httpx.post(
+    other = server.http.post(
         f"{server.url}/v1/jobs",
         json={"operation": "resize", "input": {"url": f"{base}/photo.jpg"}, "params": {"width": 8}},
     ).json()
-    answer = httpx.get(f"{server.url}/render/jobs/{other['id']}", timeout=30)
+    answer = server.http.get(f"{server.url}/render/jobs/{other['id']}", timeout=30)
     assert answer.status_code == 404 and answer.json() == {"error": "job_not_found"}
 
 
@@ -165,7 +165,7 @@ def test_failures_carry_the_seeds_codes(server: ServerProcess, base: str) -> Non
     timed_out = poll(server, slow["job_id"])
     assert timed_out["status"] == "failed" and timed_out["error_code"] == "timeout", timed_out
     assert "fetch stage" in timed_out["error_message"]
-    job = httpx.get(f"{server.url}/v1/jobs/{slow['job_id']}").json()
+    job = server.http.get(f"{server.url}/v1/jobs/{slow['job_id']}").json()
     assert job["attempts"] == 1  # the caller's deadline is not spent twice
 
 

@@ -45,7 +45,7 @@ def photo_url(photo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest.fixture
 def client(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[replicate.Client]:
     monkeypatch.setenv("REPLICATE_POLL_INTERVAL", "0.1")
-    sdk = replicate.Client(api_token="unused", base_url=server.url)
+    sdk = replicate.Client(api_token=server.api_key, base_url=server.url)
     yield sdk
     sdk._client.close()  # the client has no close() of its own; its connections would leak
 

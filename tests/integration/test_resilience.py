@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -94,11 +93,11 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path, database_url:
         with server.client() as client:
             key = client.upload(images.photo(tmp_path / "p.jpg", 32, 32))["key"]
             accepted = [client.submit("noop", key=key, params={"tasks": 1}) for _ in range(3)]
-            refused = httpx.post(
+            refused = server.http.post(
                 f"{server.url}/v1/jobs", json={"operation": "noop", "input": {"key": key}}
             )
             client.cancel(accepted[0]["id"])
-            after_cancel = httpx.post(
+            after_cancel = server.http.post(
                 f"{server.url}/v1/jobs", json={"operation": "noop", "input": {"key": key}}
             )
     finally:

@@ -42,7 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 def post(server: ServerProcess, path: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{server.url}{path}", json=body, timeout=30)
+    return server.http.post(f"{server.url}{path}", json=body, timeout=30)
 
 
 def job_count(server: ServerProcess) -> int:
@@ -118,7 +118,7 @@ def test_the_server_answers_after_hostile_sources(server: ServerProcess, tmp_pat
             done = _run(client, f"{public.url}{path}")
             assert done["status"] == "failed"
             assert done["error"]["code"] == "download_failed", done["error"]
-    assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    assert server.http.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
 def _run(client: Client, url: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pyvips
 
@@ -27,7 +26,7 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def refusal(server: ServerProcess, key: str, **params: object) -> dict[str, Any]:
     body = {"operation": "upscale", "input": {"key": key}, "params": params}
-    response = httpx.post(f"{server.url}/v1/jobs", json=body)
+    response = server.http.post(f"{server.url}/v1/jobs", json=body)
     assert response.status_code == 422, response.text
     error: dict[str, Any] = response.json()["error"]
     assert error["code"] == "validation_failed"

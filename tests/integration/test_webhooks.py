@@ -10,14 +10,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import httpx
 import pytest
 from standardwebhooks import Webhook
 
 from tests.databases import BACKENDS
 from tests.receiver import Received, receiving
 from tests.server import ServerProcess, running_server, uploaded_photo
-from tilework.client import Client
 from tilework.core.signatures import new_secret
 
 CURRENT, PREVIOUS = new_secret(), new_secret()
@@ -51,14 +49,14 @@ def submit(
         "params": params,
         "webhook": webhook,
     }
-    response = httpx.post(f"{server.url}/v1/jobs", json=body, timeout=30)
+    response = server.http.post(f"{server.url}/v1/jobs", json=body, timeout=30)
     assert response.status_code == 201, response.text
     job: dict[str, Any] = response.json()
     return job
 
 
 def deliveries(server: ServerProcess, job_id: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{server.url}/v1/jobs/{job_id}/deliveries", timeout=10)
+    response = server.http.get(f"{server.url}/v1/jobs/{job_id}/deliveries", timeout=10)
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
@@ -67,7 +65,7 @@ def deliveries(server: ServerProcess, job_id: str) -> list[dict[str, Any]]:
 def settled(server: ServerProcess, job_id: str, count: int) -> list[dict[str, Any]]:
     """The job's deliveries once there are ``count`` or more and all have ended (delivered,
     failed or disabled)."""
-    with Client(server.url) as client:
+    with server.client() as client:
         client.wait(job_id, timeout=60)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -139,7 +137,7 @@ def test_a_receiver_that_always_fails_never_fails_the_job(
         (item,) = settled(server, job["id"], 1)
         assert len(receiver.received("/down")) == len(SCHEDULE) + 1
     assert item["status"] == "failed" and item["attempts"] == len(SCHEDULE) + 1
-    with Client(server.url) as client:
+    with server.client() as client:
         assert client.job(job["id"])["status"] == "succeeded"
 
 
@@ -178,13 +176,13 @@ def test_a_bad_webhook_is_refused_at_submit(server: ServerProcess, image_key: st
         ({"url": "http://127.0.0.1/hook", "events": []}, "webhook.events"),
     ]:
         body = {"operation": "noop", "input": {"key": image_key}, "webhook": webhook}
-        response = httpx.post(f"{server.url}/v1/jobs", json=body, timeout=10)
+        response = server.http.post(f"{server.url}/v1/jobs", json=body, timeout=10)
         assert response.status_code == 422, response.text
         fields = [e["field"] for e in response.json()["error"]["details"]["errors"]]
         assert fields == [field]
 
 
 def test_deliveries_of_an_unknown_job_are_404(server: ServerProcess) -> None:
-    response = httpx.get(f"{server.url}/v1/jobs/nope/deliveries", timeout=10)
+    response = server.http.get(f"{server.url}/v1/jobs/nope/deliveries", timeout=10)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"

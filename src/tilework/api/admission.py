@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 from pydantic import ValidationError
 
 from tilework.api.errors import field_errors
 from tilework.api.state import ApiState
+from tilework.core.credits import megapixel_cost
 from tilework.core.jobs import NewJob
+from tilework.core.keys import ApiKey
+from tilework.core.settings import Settings
+from tilework.imaging.header import read_size_of
+from tilework.objects.store import ObjectStore
+from tilework.ops.base import Operation
 from tilework.ops.inputs import refuse_blocked_url, require_uploaded
 
 
 def new_job(
     state: ApiState,
+    key: ApiKey,
     operation_name: str,
     source: dict[str, Any],
     params: dict[str, Any],
@@ -29,23 +37,50 @@ def new_job(
         valid = operation.validate(params)
     except ValidationError as exc:
         raise field_errors(exc, prefix=("params",)) from exc
+    objects = state.objects_for(key.tenant)
     if "key" in source:
-        require_uploaded(state.objects, source["key"], "input.key")
+        require_uploaded(objects, source["key"], "input.key")
     else:
         refuse_blocked_url(state.settings, source["url"], "input.url")
     if webhook is not None:
         refuse_blocked_url(state.settings, webhook["url"], "webhook.url")
-    operation.admit(valid, source, state.objects, state.settings)
+    operation.admit(valid, source, objects, state.settings)
+    cost = 0.0 if key.credits is None else _price(operation, valid, source, objects, state.settings)
     params_json = valid.model_dump(mode="json")
     return NewJob(
         operation=operation_name,
         params=params_json,
         input=source,
         stages=operation.stages(valid),
-        idempotency_key=idempotency_key,
+        # Unique per tenant: another tenant's key of the same name is another job.
+        idempotency_key=None if idempotency_key is None else f"{key.tenant}/{idempotency_key}",
         request_hash=_request_hash(operation_name, source, params_json, webhook),
         webhook=webhook,
+        tenant=key.tenant,
+        key_id=key.id,
+        max_open_jobs=key.max_queued_jobs or state.settings.max_queued_jobs_per_key,
+        cost=cost,
     )
+
+
+def _price(
+    operation: Operation[Any],
+    params: Any,
+    source: dict[str, Any],
+    objects: ObjectStore,
+    settings: Settings,
+) -> float:
+    """The credits to reserve: the operation's output megapixels for this input. A URL's image
+    is priced as the largest square input allowed; the charge at the end is what was made."""
+    if "key" in source:
+        with objects.open(source["key"]) as handle:
+            found = read_size_of(handle, settings.max_input_pixels)
+        size = (found.width, found.height)
+    else:
+        side = math.isqrt(settings.max_input_pixels)
+        size = (side, side)
+    pixels = min(operation.output_pixels(params, size), float(settings.max_output_pixels))
+    return megapixel_cost(pixels)
 
 
 def _request_hash(

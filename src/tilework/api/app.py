@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from tilework import __version__
 from tilework.api import (
@@ -14,12 +15,14 @@ from tilework.api import (
     files,
     health,
     jobs,
+    keys,
     predictions,
     providers,
     renderjobs,
     uploads,
 )
 from tilework.api.bodies import event_body
+from tilework.api.bodylimit import BodyLimit
 from tilework.api.errors import install_error_handlers
 from tilework.api.state import ApiState
 from tilework.store.deliveries import Delivery
@@ -52,7 +55,18 @@ def create_app(state: ApiState) -> FastAPI:
     )
     app.state.tilework = state
     install_error_handlers(app)
-    for module in (jobs, events, uploads, files, health, renderjobs, predictions, providers):
+    app.add_middleware(BodyLimit, max_bytes=state.settings.max_request_bytes)
+    if state.settings.cors_origins:
+        # Browsers (seed 004's React app) call the API directly; keys go in Authorization.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=state.settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Prefer"],
+            expose_headers=["Location", "Retry-After", "Idempotent-Replayed"],
+            max_age=600,
+        )
+    for module in (jobs, events, uploads, keys, files, health, renderjobs, predictions, providers):
         app.include_router(module.router)
     return app
 

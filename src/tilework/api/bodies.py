@@ -19,8 +19,9 @@ def iso(timestamp: float | None) -> str | None:
 def job_body(state: ApiState, job: JobRecord) -> schemas.Job:
     progress = job_progress(job)
     base_url, url_seconds = state.settings.resolved_public_url, state.settings.signed_url_seconds
+    objects = state.objects_for(job.tenant)
     outputs = [
-        schemas.Output(**output, url=state.objects.url(output["key"], url_seconds))
+        schemas.Output(**output, url=objects.url(output["key"], url_seconds))
         for output in job.outputs
     ]
     error = (

@@ -23,11 +23,20 @@ _HTTP_CODES = {
 }
 
 
-def error_response(error: TileworkError) -> JSONResponse:
-    headers = {}
+def error_headers(error: TileworkError) -> dict[str, str]:
+    """When to come back (503, 429), or how to authenticate (401)."""
     if error.code in (ErrorCode.QUEUE_FULL, ErrorCode.UNAVAILABLE):
-        headers["Retry-After"] = str(QUEUE_FULL_RETRY_AFTER_SECONDS)
-    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status, headers=headers)
+        return {"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)}
+    if error.code is ErrorCode.RATE_LIMITED:
+        return {"Retry-After": str(error.details.get("retry_after_seconds", 1))}
+    if error.code is ErrorCode.UNAUTHORIZED:
+        return {"WWW-Authenticate": 'Bearer realm="tilework"'}
+    return {}
+
+
+def error_response(error: TileworkError) -> JSONResponse:
+    body = {"error": error.to_dict()}
+    return JSONResponse(body, status_code=error.http_status, headers=error_headers(error))
 
 
 def field_errors(

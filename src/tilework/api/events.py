@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tilework.api import schemas
+from tilework.api.auth import Caller
 from tilework.api.bodies import delivery_body, event_body, iso, job_body
 from tilework.api.state import ApiState, api_state
 from tilework.core.errors import ErrorCode, TileworkError
@@ -41,6 +42,7 @@ RETRY_MILLISECONDS = 1000
 async def job_events(
     job_id: str,
     state: State,
+    key: Caller,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="Resume after this event.")
     ] = None,
@@ -51,7 +53,7 @@ async def job_events(
 ) -> StreamingResponse:
     """Server-sent events: ``started``, ``progress``, then one of ``succeeded``, ``failed``,
     ``canceled``, after which the stream ends. Each ``data`` is a ``JobEvent`` body."""
-    job = await run_in_threadpool(state.queue.get_job, job_id)
+    job = await run_in_threadpool(state.queue.get_job, job_id, key.tenant)
     if job is None:
         raise TileworkError(ErrorCode.NOT_FOUND, f"no job {job_id}", {"id": job_id})
     cursor = after if after is not None else _event_id(last_event_id)
@@ -67,9 +69,9 @@ async def job_events(
     response_model=schemas.DeliveryList,
     responses={404: {"model": schemas.ErrorBody}},
 )
-def job_deliveries(job_id: str, state: State) -> schemas.DeliveryList:
+def job_deliveries(job_id: str, state: State, key: Caller) -> schemas.DeliveryList:
     """Every webhook message of the job, with each attempt and its outcome."""
-    if state.queue.get_job(job_id) is None:
+    if state.queue.get_job(job_id, key.tenant) is None:
         raise TileworkError(ErrorCode.NOT_FOUND, f"no job {job_id}", {"id": job_id})
     return schemas.DeliveryList(
         items=[delivery_body(delivery) for delivery in state.deliveries.for_job(job_id)]

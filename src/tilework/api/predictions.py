@@ -25,14 +25,18 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from tilework.api.admission import new_job
+from tilework.api.auth import Caller
 from tilework.api.bodies import iso
-from tilework.api.errors import field_errors
+from tilework.api.errors import error_headers, field_errors
 from tilework.api.state import ApiState, api_state
 from tilework.api.waiting import finished_within, preferred_wait
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import sniff
 from tilework.core.jobs import EventType, JobRecord, JobStatus, job_progress
+from tilework.core.keys import ApiKey
+from tilework.core.settings import Settings
 from tilework.objects.keys import upload_key
+from tilework.objects.store import ObjectStore
 from tilework.store.events import JobEvent
 from tilework.store.secrets import webhook_secrets
 
@@ -89,8 +93,7 @@ def problem(error: TileworkError) -> JSONResponse:
         "code": error.code.value,
         **({"errors": error.details["errors"]} if "errors" in error.details else {}),
     }
-    headers = {"Retry-After": "5"} if error.code is ErrorCode.QUEUE_FULL else {}
-    return JSONResponse(body, status_code=error.http_status, headers=headers)
+    return JSONResponse(body, status_code=error.http_status, headers=error_headers(error))
 
 
 @router.post("/models/{owner}/{name}/predictions", status_code=201)
@@ -100,9 +103,11 @@ async def create_model_prediction(
     body: PredictionCreate,
     response: Response,
     state: State,
+    key: Caller,
     prefer: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
-    return await _create(state, _operation(state, f"{owner}/{name}"), body, response, prefer)
+    operation = _operation(state, f"{owner}/{name}")
+    return await _create(state, key, operation, body, response, prefer)
 
 
 @router.post("/predictions", status_code=201)
@@ -110,33 +115,35 @@ async def create_prediction(
     body: PredictionCreate,
     response: Response,
     state: State,
+    key: Caller,
     prefer: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     if not body.version:
         raise _invalid("version", "name the operation, e.g. tilework/upscale")
-    return await _create(state, _operation(state, body.version), body, response, prefer)
+    return await _create(state, key, _operation(state, body.version), body, response, prefer)
 
 
 @router.get("/predictions/{prediction_id}")
-def get_prediction(prediction_id: str, state: State) -> dict[str, Any]:
-    job = _found(state, state.queue.get_job(prediction_id), prediction_id)
+def get_prediction(prediction_id: str, state: State, key: Caller) -> dict[str, Any]:
+    job = _found(state, state.queue.get_job(prediction_id, key.tenant), prediction_id)
     return prediction_body(state, job, state.events.after(job.id))
 
 
 @router.post("/predictions/{prediction_id}/cancel")
-def cancel_prediction(prediction_id: str, state: State) -> dict[str, Any]:
-    job = _found(state, state.queue.cancel_job(prediction_id), prediction_id)
+def cancel_prediction(prediction_id: str, state: State, key: Caller) -> dict[str, Any]:
+    job = _found(state, state.queue.cancel_job(prediction_id, key.tenant), prediction_id)
     return prediction_body(state, job, state.events.after(job.id))
 
 
 @router.get("/predictions")
 def list_predictions(
     state: State,
+    key: Caller,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE)] = PAGE_SIZE,
 ) -> dict[str, Any]:
     """Newest first, ``limit`` a page; ``next`` is the URL of the following page."""
-    found = state.queue.list_jobs(limit=limit, before=cursor)
+    found = state.queue.list_jobs(tenant=key.tenant, limit=limit, before=cursor)
     following = None
     if len(found) == limit:
         query = urlencode({"cursor": found[-1].id, "limit": limit})
@@ -149,7 +156,7 @@ def list_predictions(
 
 
 @router.get("/webhooks/default/secret")
-def webhook_secret(state: State) -> dict[str, str]:
+def webhook_secret(state: State, key: Caller) -> dict[str, str]:
     """The secret this server signs its webhooks with (Replicate's endpoint for it)."""
     return {"key": webhook_secrets(state.settings, state.database)[0]}
 
@@ -160,7 +167,8 @@ def prediction_body(
     """A job as Replicate shows a prediction; ``events`` make its ``logs`` (None: no logs)."""
     base = f"{state.settings.resolved_public_url}/v1"
     seconds = state.settings.signed_url_seconds
-    urls = [state.objects.url(output["key"], seconds) for output in job.outputs]
+    objects = state.objects_for(job.tenant)
+    urls = [objects.url(output["key"], seconds) for output in job.outputs]
     output: str | list[str] | None = None
     if job.status is JobStatus.SUCCEEDED:
         output = urls[0] if len(urls) == 1 else urls
@@ -192,6 +200,7 @@ def prediction_body(
 
 async def _create(
     state: ApiState,
+    key: ApiKey,
     operation: str,
     body: PredictionCreate,
     response: Response,
@@ -202,11 +211,11 @@ async def _create(
     image = params.pop("image", None)
     if not isinstance(image, str) or not image:
         raise _invalid("input.image", "give the image as a URL or a data: URI")
-    source = await run_in_threadpool(_source, state, image)
+    source = await run_in_threadpool(_source, state.objects_for(key.tenant), state.settings, image)
     webhook = _webhook(body)
     try:
         job, _ = await state.submitter.submit(
-            lambda: new_job(state, operation, source, params, webhook=webhook)
+            lambda: new_job(state, key, operation, source, params, webhook=webhook)
         )
     except TileworkError as error:
         raise _as_input(error) from None
@@ -239,7 +248,7 @@ def _models(state: ApiState) -> list[str]:
     return [f"{OWNER}/{name}" for name in sorted(state.registry.names())]
 
 
-def _source(state: ApiState, image: str) -> dict[str, str]:
+def _source(objects: ObjectStore, settings: Settings, image: str) -> dict[str, str]:
     """A job input from a URL, or from a data URI stored the way ``/v1/uploads`` stores."""
     if image.startswith(("http://", "https://")):
         return {"url": image}
@@ -254,7 +263,7 @@ def _source(state: ApiState, image: str) -> dict[str, str]:
             data = unquote_to_bytes(payload)
     except (binascii.Error, ValueError):
         raise _invalid("input.image", "the data URI's base64 is malformed") from None
-    limit = state.settings.max_upload_bytes
+    limit = settings.max_upload_bytes
     if len(data) > limit:
         raise TileworkError(
             ErrorCode.PAYLOAD_TOO_LARGE, f"images are limited to {limit} bytes", {"max": limit}
@@ -265,10 +274,10 @@ def _source(state: ApiState, image: str) -> dict[str, str]:
             "input.image is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF image",
         )
     digest = hashlib.sha256(data).hexdigest()
-    staged = state.objects.scratch_dir() / f"datauri-{os.getpid()}-{os.urandom(8).hex()}"
+    staged = objects.scratch_dir() / f"datauri-{os.getpid()}-{os.urandom(8).hex()}"
     try:
         staged.write_bytes(data)
-        stored = state.objects.put_file(upload_key(digest), staged, digest)
+        stored = objects.put_file(upload_key(digest), staged, digest)
     finally:
         staged.unlink(missing_ok=True)
     return {"key": stored.key}
@@ -318,7 +327,8 @@ def _invalid(field: str, message: str) -> TileworkError:
 
 def _prediction_input(state: ApiState, job: JobRecord) -> dict[str, Any]:
     source = job.input
-    image = source.get("url") or state.objects.url(source["key"], state.settings.signed_url_seconds)
+    seconds = state.settings.signed_url_seconds
+    image = source.get("url") or state.objects_for(job.tenant).url(source["key"], seconds)
     return {"image": image, **job.params}
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
 from tilework.api.admission import new_job
+from tilework.api.auth import Caller
 from tilework.api.errors import QUEUE_FULL_RETRY_AFTER_SECONDS
 from tilework.api.state import ApiState, api_state
 from tilework.core.errors import ErrorCode, TileworkError
@@ -69,7 +70,7 @@ class RenderJobRequest(BaseModel):
         503: {"description": '`{"error": "queue_full"}`'},
     },
 )
-async def submit_render(request: Request, state: State) -> JSONResponse:
+async def submit_render(request: Request, state: State, key: Caller) -> JSONResponse:
     """Queue a render of ``texture_url`` over ``image_url`` (seed 004's request body)."""
     try:
         body = RenderJobRequest.model_validate(await request.json())
@@ -79,7 +80,7 @@ async def submit_render(request: Request, state: State) -> JSONResponse:
         return _invalid({"user_id": "required with project_id"})
     source, params = _job_of(body)
     try:
-        job, _ = await state.submitter.submit(lambda: new_job(state, "render", source, params))
+        job, _ = await state.submitter.submit(lambda: new_job(state, key, "render", source, params))
     except TileworkError as error:
         if error.code is ErrorCode.QUEUE_FULL:
             headers = {"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)}
@@ -98,8 +99,8 @@ async def submit_render(request: Request, state: State) -> JSONResponse:
         404: {"description": '`{"error": "job_not_found"}`'},
     },
 )
-def poll_render(job_id: str, state: State) -> JSONResponse:
-    job = state.queue.get_job(job_id)
+def poll_render(job_id: str, state: State, key: Caller) -> JSONResponse:
+    job = state.queue.get_job(job_id, key.tenant)
     if job is None or job.operation != "render":
         return JSONResponse({"error": "job_not_found"}, status_code=404)
     return JSONResponse(_status_of(job, state))
@@ -120,7 +121,7 @@ def _job_of(body: RenderJobRequest) -> tuple[dict[str, Any], dict[str, Any]]:
 def _status_of(job: JobRecord, state: State) -> dict[str, Any]:
     if job.status is JobStatus.SUCCEEDED:
         seconds = state.settings.signed_url_seconds
-        url = state.objects.url(job.outputs[0]["key"], seconds)
+        url = state.objects_for(job.tenant).url(job.outputs[0]["key"], seconds)
         return {"job_id": job.id, "status": "completed", "result_url": url}
     if not job.status.terminal:
         return {"job_id": job.id, "status": "processing"}

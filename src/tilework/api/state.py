@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from tilework.api.submitter import Submitter
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
+from tilework.objects.tenants import TenantObjects
 from tilework.ops.registry import Registry
 from tilework.store.database import Database
 from tilework.store.deliveries import Deliveries
 from tilework.store.events import EventLog
+from tilework.store.keys import ApiKeys
 from tilework.store.queue import Queue
+
+if TYPE_CHECKING:
+    from tilework.api.auth import Authenticator
+    from tilework.api.limits import RateLimiter
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,13 @@ class ApiState:
     submitter: Submitter
     events: EventLog
     deliveries: Deliveries
+    keys: ApiKeys
+    authenticator: Authenticator
+    rate_limiter: RateLimiter
+
+    def objects_for(self, tenant: str) -> ObjectStore:
+        """The object store as ``tenant`` sees it: its keys under its own prefix."""
+        return TenantObjects(self.objects, tenant)
 
 
 async def api_state(request: Request) -> ApiState:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from tilework.api import schemas
+from tilework.api.auth import Caller
 from tilework.api.state import ApiState, api_state
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import SNIFF_BYTES, sniff
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
     },
 )
 async def upload(
-    request: Request, state: Annotated[ApiState, Depends(api_state)]
+    request: Request, state: Annotated[ApiState, Depends(api_state)], key: Caller
 ) -> schemas.Upload:
     """The request body is the image's bytes; the answer names the key to use as job input."""
     limit = state.settings.max_upload_bytes
@@ -49,10 +50,11 @@ async def upload(
                 ErrorCode.UNSUPPORTED_FORMAT,
                 "the upload is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF image",
             )
-        stored = await run_in_threadpool(state.objects.put_file, upload_key(digest), staged, digest)
+        objects = state.objects_for(key.tenant)
+        stored = await run_in_threadpool(objects.put_file, upload_key(digest), staged, digest)
     finally:
         staged.unlink(missing_ok=True)
-    url = state.objects.url(stored.key, state.settings.signed_url_seconds)
+    url = objects.url(stored.key, state.settings.signed_url_seconds)
     return schemas.Upload(key=stored.key, url=url, bytes=stored.bytes, sha256=stored.sha256)
 
 

@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    RATE_LIMITED = "rate_limited"
+    INSUFFICIENT_CREDITS = "insufficient_credits"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
@@ -60,6 +62,8 @@ HTTP_STATUS = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.IDEMPOTENCY_CONFLICT: 409,
     ErrorCode.QUEUE_FULL: 503,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INSUFFICIENT_CREDITS: 402,
     ErrorCode.UNAVAILABLE: 503,
 }
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tilework.core.keys import DEFAULT_TENANT
+
 if TYPE_CHECKING:
     from tilework.core.errors import TileworkError
 
@@ -96,6 +98,8 @@ class JobRecord:
     completed_at: float | None
     webhook: JsonDict | None = None
     progress_at: float | None = None  # when its last progress event was recorded
+    tenant: str = DEFAULT_TENANT
+    key_id: str | None = None  # the API key that submitted it
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class ClaimedTask:
     operation: str
     params: JsonDict
     input: JsonDict
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,13 @@ class NewJob:
     params: JsonDict
     input: JsonDict
     stages: list[str]
-    idempotency_key: str | None = None
+    idempotency_key: str | None = None  # unique within the tenant
     request_hash: str | None = None
     webhook: JsonDict | None = None  # {"url", "events", "format"}
+    tenant: str = DEFAULT_TENANT
+    key_id: str | None = None
+    max_open_jobs: int | None = None  # the key's limit on its jobs waiting or running
+    cost: float = 0.0  # credits to reserve from the key; 0 when it does not count credits
 
 
 class TaskDeferred(Exception):  # noqa: N818 (not an error: a task asking to run again later)

@@ -16,6 +16,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
+ADMIN_KEY_FILE = "admin_key"  # the embedded server's first admin API key, for the CLI
 # Standard Webhooks' schedule: retries after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
 WEBHOOK_RETRY_SECONDS = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
 
@@ -72,6 +73,29 @@ class Settings(BaseSettings):
         "", description="Base URL clients (CLI, SDK) use; empty means http://host:port."
     )
     public_url: str = Field("", description="Base URL put into signed file URLs; empty means url.")
+    api_key: SecretStr | None = Field(
+        None,
+        description="The API key the CLI sends; empty means the one in home/admin_key, which "
+        "the embedded server writes at its first start.",
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=1, description="Requests per minute per API key (a key may set its own)."
+    )
+    max_queued_jobs_per_key: int = Field(
+        1000,
+        ge=1,
+        description="Jobs one API key may have waiting or running (a key may set its own).",
+    )
+    max_request_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Largest JSON request body, bytes (uploads have their own cap).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins browsers may call the API from, as JSON: ["https://app.example"]; '
+        '["*"] allows any.',
+    )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=0,
@@ -231,6 +255,13 @@ class Settings(BaseSettings):
             raise RuntimeError(f"secret key file {path} is empty")
         return key.encode()
 
+    def client_api_key(self) -> str | None:
+        """The key the CLI sends: configured, else the embedded server's admin key file."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        path = self.home / ADMIN_KEY_FILE
+        return path.read_text().strip() if path.is_file() else None
+
     def configured_webhook_secrets(self) -> list[str]:
         """The webhook secrets set here, current first; empty: one generated in the database."""
         if self.webhook_secret is None:
@@ -251,6 +282,7 @@ class Settings(BaseSettings):
         values["secret_key"] = (
             "********" if self.secret_key else f"(generated in {self.home / SECRET_KEY_FILE})"
         )
+        values["api_key"] = "********" if self.client_api_key() else None
         values["webhook_secret"] = (
             "********" if self.webhook_secret else "(generated, kept in the database)"
         )

@@ -112,6 +112,11 @@ class Operation(Generic[P]):
         """Refuse at submit, with a ``TileworkError``, a job that cannot succeed. Must be quick:
         it runs on the request path (reading an uploaded image's header is the most it may do)."""
 
+    def output_pixels(self, params: P, size: tuple[int, int]) -> float:
+        """At most how many pixels the job outputs for an input of ``size``: its price in
+        credits (``core.credits``) is this in megapixels. By default none."""
+        return 0.0
+
     def plan(
         self, job: JobRecord, params: P, stage: int, previous: list[TaskRecord]
     ) -> NextStage | Finished:

@@ -26,7 +26,17 @@ from tilework.store.schema import job_events, jobs, webhook_deliveries, webhook_
 PROGRESS_INTERVAL_SECONDS = 0.5
 # Columns a job never changes after submit: read from the job row with its events rather than
 # copied into each one (events are written on the queue's hot path; smaller is quicker).
-_FIXED = ("operation", "params", "input", "stages", "idempotency_key", "created_at", "webhook")
+_FIXED = (
+    "operation",
+    "params",
+    "input",
+    "stages",
+    "idempotency_key",
+    "created_at",
+    "webhook",
+    "tenant",
+    "key_id",
+)
 # Columns of a job row that are bookkeeping, not part of what an event shows.
 _PRIVATE = frozenset({"request_hash", "progress_at", *_FIXED})
 

@@ -31,6 +31,7 @@ from tilework.core.jobs import (
     TaskRecord,
     TaskStatus,
 )
+from tilework.store.credits import reserve, settle
 from tilework.store.database import Database, retry_deadlocks
 from tilework.store.events import progress_due, record_event, record_progress, record_started
 from tilework.store.notify import CHANNEL
@@ -38,6 +39,7 @@ from tilework.store.records import job_from_mapping, job_from_row, task_from_row
 from tilework.store.schema import jobs, tasks
 
 _OPEN_TASK = (TaskStatus.QUEUED.value, TaskStatus.RUNNING.value)
+OPEN_JOBS_RETRY_SECONDS = 5  # a key at its limit of open jobs: when to try again
 
 
 @dataclass(frozen=True)
@@ -100,14 +102,19 @@ class Queue:
         with self.db.write() as conn:
             return _Submission(self, conn).add_all(batch)
 
-    def get_job(self, job_id: str) -> JobRecord | None:
+    def get_job(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
+        """The job, if it exists and (when ``tenant`` is given) is that tenant's."""
+        query = sa.select(jobs).where(jobs.c.id == job_id)
+        if tenant is not None:
+            query = query.where(jobs.c.tenant == tenant)
         with self.db.read() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+            row = conn.execute(query).first()
         return job_from_row(row) if row else None
 
     def list_jobs(
         self,
         *,
+        tenant: str | None = None,
         status: JobStatus | None = None,
         operation: str | None = None,
         limit: int = 50,
@@ -115,6 +122,8 @@ class Queue:
     ) -> list[JobRecord]:
         """Newest first; ``before`` is the id of the last job of the previous page."""
         query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if tenant is not None:
+            query = query.where(jobs.c.tenant == tenant)
         if status is not None:
             query = query.where(jobs.c.status == status.value)
         if operation is not None:
@@ -130,11 +139,13 @@ class Queue:
             return [task_from_row(row) for row in conn.execute(query)]
 
     @retry_deadlocks
-    def cancel_job(self, job_id: str) -> JobRecord | None:
+    def cancel_job(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
         """Cancel a job that has not ended: its open tasks stop counting; running ones are
         abandoned by their workers at the next heartbeat."""
         with self.db.write() as conn:
             job = self._lock_job_or_none(conn, job_id)
+            if job is not None and tenant is not None and job.tenant != tenant:
+                return None
             if job is None or job.status.terminal:
                 return job
             self._end_job(
@@ -500,7 +511,9 @@ class Queue:
             )
             .returning(*jobs.c)
         ).mappings()
-        record_event(conn, row.one(), EventType.SUCCEEDED)
+        done = row.one()
+        settle(conn, done, succeeded=True)
+        record_event(conn, done, EventType.SUCCEEDED)
 
     def _end_job(
         self, conn: sa.Connection, job_id: str, status: JobStatus, code: ErrorCode, message: str
@@ -522,6 +535,7 @@ class Queue:
             .where(tasks.c.job_id == job_id, tasks.c.status.in_(_OPEN_TASK))
             .values(status=TaskStatus.CANCELED.value, lease_until=None, completed_at=now)
         )
+        settle(conn, ended, succeeded=False)
         record_event(conn, ended, EventType.ending(status))
 
     def _attach_jobs(
@@ -546,9 +560,9 @@ class Queue:
                 .values(attempts=attempts)
             )
         rows = conn.execute(
-            sa.select(jobs.c.id, jobs.c.operation, jobs.c.params, jobs.c.input).where(
-                jobs.c.id.in_(job_ids)
-            )
+            sa.select(
+                jobs.c.id, jobs.c.operation, jobs.c.params, jobs.c.input, jobs.c.tenant
+            ).where(jobs.c.id.in_(job_ids))
         )
         by_id = {row.id: row for row in rows}
         return [
@@ -557,6 +571,7 @@ class Queue:
                 by_id[task.job_id].operation,
                 by_id[task.job_id].params,
                 by_id[task.job_id].input,
+                by_id[task.job_id].tenant,
             )
             for task in claimed
         ]
@@ -610,6 +625,13 @@ class Queue:
         _check_same_request(new, row.request_hash, row.id)
         return job_from_row(row)
 
+    def _open_jobs(self, conn: sa.Connection, key_id: str) -> int:
+        count = sa.select(sa.func.count()).where(
+            jobs.c.key_id == key_id,
+            jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+        )
+        return int(conn.execute(count).scalar_one())
+
     def _queued_tasks(self, conn: sa.Connection) -> int:
         count = sa.select(sa.func.count()).where(tasks.c.status == TaskStatus.QUEUED.value)
         return int(conn.execute(count).scalar_one())
@@ -626,6 +648,8 @@ class _Submission:
         self.task_rows: list[dict[str, Any]] = []
         # Idempotency keys taken earlier in this batch, which the database cannot see yet.
         self.taken: dict[str, tuple[str | None, JobRecord]] = {}
+        # Jobs waiting or running per API key, counting this batch's.
+        self.open_jobs: dict[str, int] = {}
 
     def add_all(self, batch: Sequence[NewJob]) -> list[tuple[JobRecord, bool] | TileworkError]:
         outcomes: list[tuple[JobRecord, bool] | TileworkError] = []
@@ -652,10 +676,29 @@ class _Submission:
                 "the queue is full; retry later",
                 {"max_queued": self.queue.policy.max_queued},
             )
-        job = self._staged(new)
+        self._check_open_jobs(new)
+        values = _job_values(new, time.time())
+        if new.cost and new.key_id is not None:
+            reserve(self.conn, new.key_id, values["id"], new.cost)
+        job = self._staged(values)
+        if new.key_id is not None:
+            self.open_jobs[new.key_id] += 1
         if new.idempotency_key is not None:
             self.taken[new.idempotency_key] = (new.request_hash, job)
         return job, True
+
+    def _check_open_jobs(self, new: NewJob) -> None:
+        if new.key_id is None:
+            return
+        if new.key_id not in self.open_jobs:
+            self.open_jobs[new.key_id] = self.queue._open_jobs(self.conn, new.key_id)
+        limit = new.max_open_jobs
+        if limit is not None and self.open_jobs[new.key_id] >= limit:
+            raise TileworkError(
+                ErrorCode.RATE_LIMITED,
+                f"this key has {limit} jobs waiting or running already; retry when some end",
+                {"max_queued_jobs": limit, "retry_after_seconds": OPEN_JOBS_RETRY_SECONDS},
+            )
 
     def _existing(self, new: NewJob, key: str) -> JobRecord | None:
         if key in self.taken:
@@ -664,9 +707,8 @@ class _Submission:
             return job
         return self.queue._by_idempotency_key(self.conn, new)
 
-    def _staged(self, new: NewJob) -> JobRecord:
+    def _staged(self, values: dict[str, Any]) -> JobRecord:
         """The job with its first stage planned, its rows added to the batch."""
-        values = _job_values(new, time.time())
         job = job_from_mapping(values)
         try:
             step = self.queue.planner.plan(job, 0, [])
@@ -720,6 +762,9 @@ def _job_values(new: NewJob, now: float) -> dict[str, Any]:
         "completed_at": None,
         "webhook": new.webhook,
         "progress_at": None,
+        "tenant": new.tenant,
+        "key_id": new.key_id,
+        "cost": new.cost or None,
     }
 
 

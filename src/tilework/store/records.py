@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tilework.core.jobs import JobRecord, JobStatus, TaskRecord, TaskStatus
+from tilework.core.keys import DEFAULT_TENANT
 
 
 def job_from_row(row: Any) -> JobRecord:
@@ -36,6 +37,8 @@ def job_from_mapping(m: Mapping[Any, Any]) -> JobRecord:
         completed_at=m["completed_at"],
         webhook=m.get("webhook"),
         progress_at=m.get("progress_at"),
+        tenant=m.get("tenant") or DEFAULT_TENANT,
+        key_id=m.get("key_id"),
     )
 
 

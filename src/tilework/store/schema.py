@@ -39,7 +39,14 @@ jobs = sa.Table(
     sa.Column("webhook", sa.JSON),
     # When the last progress event was recorded: progress events are throttled per job.
     sa.Column("progress_at", sa.Float),
+    # Whose job it is: every read through the API is filtered by the caller's tenant.
+    sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
+    # The API key that submitted it (its credits and queued-jobs limit); null before keys.
+    sa.Column("key_id", sa.String(32)),
+    sa.Column("cost", sa.Float),  # credits reserved at submit; null: the job was free
     sa.Index("ix_jobs_status_id", "status", "id"),
+    sa.Index("ix_jobs_tenant_id", "tenant", "id"),
+    sa.Index("ix_jobs_key_status", "key_id", "status"),
     sa.Index("ix_jobs_operation_id", "operation", "id"),
 )
 
@@ -129,4 +136,38 @@ webhook_endpoints = sa.Table(
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("disabled_at", sa.Float, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
+)
+
+# API keys: only a hash of each secret is kept. ``credits`` null means no credit accounting.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),  # the secret's first characters, shown
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("admin", sa.Boolean, nullable=False),
+    sa.Column("credits", sa.Float),  # the balance not yet reserved or spent
+    sa.Column("rate_per_minute", sa.Integer),  # null: the server's default
+    sa.Column("max_queued_jobs", sa.Integer),  # null: the server's default
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+)
+
+# Every movement of a key's credits: grant, reserve (at submit), charge or release (at the end).
+credit_ledger = sa.Table(
+    "credit_ledger",
+    metadata,
+    sa.Column("id", TaskId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "key_id", sa.String(32), sa.ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("job_id", sa.String(26)),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("amount", sa.Float, nullable=False),  # signed: what the balance moved by
+    sa.Column("balance", sa.Float, nullable=False),  # the balance after the movement
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_credit_ledger_key", "key_id", "id"),
+    sa.Index("ix_credit_ledger_job", "job_id"),
 )

@@ -12,6 +12,7 @@ from tilework.core.jobs import ClaimedTask, TaskDeferred
 from tilework.core.settings import Settings
 from tilework.imaging.decode import harden
 from tilework.objects.factory import open_object_store
+from tilework.objects.tenants import TenantObjects
 from tilework.ops.base import TaskContext
 from tilework.ops.registry import Registry
 from tilework.worker.reply import Reply
@@ -35,7 +36,7 @@ class TaskRunner:
                 task=claimed.task,
                 params=operation.validate(claimed.params),
                 input=claimed.input,
-                objects=self.objects,
+                objects=TenantObjects(self.objects, claimed.tenant),
                 settings=self.settings,
                 scratch=self.objects.scratch_dir(),
             )

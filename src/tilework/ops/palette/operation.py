@@ -69,6 +69,9 @@ class PaletteOperation(Operation[PaletteParams]):
     name = "palette"
     Params = PaletteParams
 
+    def output_pixels(self, params: PaletteParams, size: tuple[int, int]) -> float:
+        return float(size[0] * size[1] * len(params.palettes))
+
     def stages(self, params: PaletteParams) -> list[str]:
         return ["analyse", f"palettes ×{len(params.palettes)}"]
 

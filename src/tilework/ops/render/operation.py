@@ -62,6 +62,9 @@ class Render(Operation[RenderParams]):
     name = "render"
     Params = RenderParams
 
+    def output_pixels(self, params: RenderParams, size: tuple[int, int]) -> float:
+        return float(size[0] * size[1])
+
     def stages(self, params: RenderParams) -> list[str]:
         refine = ["refine"] if params.enable_refinement else []
         return ["fetch", "region", "project", *refine, "store"]

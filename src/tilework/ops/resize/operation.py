@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,6 +36,13 @@ class ResizeParams(BaseModel):
 class Resize(SingleTaskOperation[ResizeParams]):
     name = "resize"
     Params = ResizeParams
+
+    def output_pixels(self, params: ResizeParams, size: tuple[int, int]) -> float:
+        if params.fit is not Fit.CONTAIN and params.width and params.height:
+            return float(params.width * params.height)
+        width, height = size
+        scale = min((params.width or math.inf) / width, (params.height or math.inf) / height)
+        return width * height * scale * scale
 
     def run(self, ctx: TaskContext[ResizeParams]) -> JsonDict:
         # Imported here, in the task process: the API and the worker loop load this module to

@@ -25,6 +25,9 @@ class Upscale(Operation[UpscaleParams]):
     name = "upscale"
     Params = UpscaleParams
 
+    def output_pixels(self, params: UpscaleParams, size: tuple[int, int]) -> float:
+        return float(size[0] * size[1] * params.scale**2)
+
     def stages(self, params: UpscaleParams) -> list[str]:
         passes = params.passes
         if not params.neural:
