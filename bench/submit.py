@@ -40,11 +40,11 @@ def resize_body(key: str) -> dict[str, object]:
     return {"operation": "resize", "input": {"key": key}, "params": {"width": 16}}
 
 
-def submit_request(job: dict[str, object]) -> bytes:
+def submit_request(job: dict[str, object], api_key: str) -> bytes:
     body = json.dumps(job)
     head = (
         "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"Authorization: Bearer {api_key}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return (head + body).encode()
 
@@ -71,11 +71,11 @@ async def one_client(port: int, request: bytes, count: int, latencies: list[floa
 
 
 async def submit_load(
-    port: int, job: dict[str, object], clients: int, per_client: int
+    port: int, api_key: str, job: dict[str, object], clients: int, per_client: int
 ) -> tuple[list[float], float]:
     """Submit ``job`` ``clients × per_client`` times; every latency (s) and the total wall."""
     latencies: list[float] = []
-    request = submit_request(job)
+    request = submit_request(job, api_key)
     started = time.perf_counter()
     await asyncio.gather(
         *(one_client(port, request, per_client, latencies) for _ in range(clients))
@@ -94,7 +94,9 @@ def measure_submits(server: ServerProcess, key: str, requests: int) -> float:
     p99 = 0.0
     for clients in CLIENTS:
         latencies, wall = asyncio.run(
-            submit_load(server.port, resize_body(key), clients, max(1, requests // clients))
+            submit_load(
+                server.port, server.api_key, resize_body(key), clients, max(1, requests // clients)
+            )
         )
         p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
         print(

@@ -114,7 +114,7 @@ def end_to_end(url: str, scratch: Path, count: int, workers: int) -> float:
         job = {"operation": "noop", "input": {"key": key}}
         per_client = count // CLIENTS
         started = time.perf_counter()
-        asyncio.run(submit_load(server.port, job, CLIENTS, per_client))
+        asyncio.run(submit_load(server.port, server.api_key, job, CLIENTS, per_client))
         finished = wait_until_done(database, CLIENTS * per_client)
     finally:
         server.stop()

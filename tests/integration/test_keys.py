@@ -13,8 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests import images
+from tests.receiver import receiving
 from tests.server import ServerProcess, tilework_env
 from tilework.client import ApiError, Client
 
@@ -145,6 +147,29 @@ def test_another_tenants_ids_are_404_everywhere(
         "noop", key=globex.upload(tmp_path / "p.jpg")["key"], idempotency_key="order-1"
     )
     assert mine["id"] != other["id"]
+
+
+def test_webhooks_are_signed_with_the_tenants_own_secret(
+    tenants: dict[str, Client], tmp_path: Path
+) -> None:
+    acme = tenants["acme"]
+    secrets = {
+        name: client._http.get("/v1/webhooks/default/secret").json()["key"]
+        for name, client in tenants.items()
+    }
+    assert secrets["acme"] != secrets["globex"]
+    key = acme.upload(images.photo(tmp_path / "w.jpg", 32, 32))["key"]
+    with receiving() as receiver:
+        body = {
+            "operation": "noop",
+            "input": {"key": key},
+            "webhook": {"url": f"{receiver.url}/hook", "events": ["succeeded"]},
+        }
+        job = acme._http.post("/v1/jobs", json=body).json()
+        (message,) = receiver.wait_for(1, "/hook")
+    assert Webhook(secrets["acme"]).verify(message.body, message.headers)["data"]["id"] == job["id"]
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secrets["globex"]).verify(message.body, message.headers)
 
 
 def test_the_cli_creates_lists_and_revokes_keys(server: ServerProcess) -> None:

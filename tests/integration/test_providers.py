@@ -38,7 +38,7 @@ def delegating(
 ) -> ServerProcess:
     """A server whose provider ``gpu`` is ``provider``. The default poll is long: within a
     test, only the provider's webhook can wake a tile that early."""
-    providers = {"gpu": {"base_url": provider.url, **entry}}
+    providers = {"gpu": {"base_url": provider.url, "token": provider.api_key, **entry}}
     return ServerProcess(
         folder / "home", workers=2, providers=json.dumps(providers), provider_poll_seconds=poll
     )

@@ -32,3 +32,13 @@ def test_configured_webhook_secrets_win_and_keep_their_order(
     current, previous = new_secret(), new_secret()
     rotating = settings.model_copy(update={"webhook_secret": SecretStr(f"{current} {previous}")})
     assert webhook_secrets(rotating, database) == [current, previous]
+
+
+def test_each_tenant_signs_with_its_own_secret(database: Database, settings: Settings) -> None:
+    configured = settings.model_copy(update={"webhook_secret": SecretStr(new_secret())})
+    acme = webhook_secrets(configured, database, "acme")
+    globex = webhook_secrets(configured, database, "globex")
+    assert acme == webhook_secrets(settings, database, "acme")  # generated once, kept
+    assert acme != globex
+    assert configured.configured_webhook_secrets() not in (acme, globex)
+    assert webhook_secrets(configured, database) == configured.configured_webhook_secrets()

@@ -37,7 +37,7 @@ def create_app(state: ApiState) -> FastAPI:
         state.deliveries,
         state.events,
         _renderer(state),
-        lambda: webhook_secrets(state.settings, state.database),
+        lambda tenant: webhook_secrets(state.settings, state.database, tenant),
     )
 
     @asynccontextmanager

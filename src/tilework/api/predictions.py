@@ -157,8 +157,9 @@ def list_predictions(
 
 @router.get("/webhooks/default/secret")
 def webhook_secret(state: State, key: Caller) -> dict[str, str]:
-    """The secret this server signs its webhooks with (Replicate's endpoint for it)."""
-    return {"key": webhook_secrets(state.settings, state.database)[0]}
+    """The secret this server signs the caller's tenant's webhooks with (Replicate's endpoint
+    for it): each tenant has its own, so no tenant can sign as tilework to another."""
+    return {"key": webhook_secrets(state.settings, state.database, key.tenant)[0]}
 
 
 def prediction_body(

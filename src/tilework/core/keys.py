@@ -15,7 +15,7 @@ from dataclasses import dataclass
 SECRET_PREFIX = "tw_"
 SECRET_SHAPE = re.compile(r"^tw_[A-Za-z0-9_-]{43}$")
 SHOWN_CHARS = 10
-TENANT_SHAPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TENANT_SHAPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")  # fits secret names (64)
 DEFAULT_TENANT = "default"
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from tilework.core.keys import DEFAULT_TENANT
 from tilework.core.settings import Settings
 from tilework.core.signatures import new_secret
 from tilework.store.database import Database
@@ -34,8 +35,15 @@ def shared_secret(database: Database, name: str, make: Callable[[], str]) -> str
         return str(conn.execute(query).scalar_one())
 
 
-def webhook_secrets(settings: Settings, database: Database) -> list[str]:
-    """Secrets to sign webhooks with, current first: configured, else the shared generated one."""
-    return settings.configured_webhook_secrets() or [
-        shared_secret(database, WEBHOOK_SECRET, new_secret)
-    ]
+def webhook_secrets(
+    settings: Settings, database: Database, tenant: str = DEFAULT_TENANT
+) -> list[str]:
+    """Secrets to sign ``tenant``'s webhooks with, current first. Each tenant has its own,
+    generated once; the configured ones (``TILEWORK_WEBHOOK_SECRET``) are the default
+    tenant's, as they were before there were tenants."""
+    if tenant == DEFAULT_TENANT:
+        configured = settings.configured_webhook_secrets()
+        if configured:
+            return configured
+        return [shared_secret(database, WEBHOOK_SECRET, new_secret)]
+    return [shared_secret(database, f"{WEBHOOK_SECRET}:{tenant}", new_secret)]

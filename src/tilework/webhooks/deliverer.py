@@ -63,14 +63,15 @@ class Deliverer:
         deliveries: Deliveries,
         events: EventLog,
         render: Render,
-        secrets: Callable[[], list[str]],
+        secrets: Callable[[str], list[str]],
     ) -> None:
         self.settings = settings
         self.deliveries = deliveries
         self.events = events
         self.render = render
         self._find_secrets = secrets
-        self._secrets: list[str] = []  # found at the first delivery; a rotation is a restart
+        # Each tenant's, found at its first delivery; a rotation is a restart.
+        self._secrets: dict[str, list[str]] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -108,9 +109,10 @@ class Deliverer:
                 return
             body = json.dumps(self.render(delivery, event), separators=(",", ":")).encode()
             started = time.time()
-            if not self._secrets:
-                self._secrets = self._find_secrets()
-            answer = _post(http, delivery, body, self._secrets)
+            tenant = event.job.tenant
+            if tenant not in self._secrets:
+                self._secrets[tenant] = self._find_secrets(tenant)
+            answer = _post(http, delivery, body, self._secrets[tenant])
             self._settle(delivery, answer, started)
         except Exception:  # a sender must outlive any one delivery
             log.exception("webhook_attempt_crashed", delivery_id=delivery.id)
