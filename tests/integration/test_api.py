@@ -155,7 +155,7 @@ def test_concurrent_submits_each_get_their_answer(
     )
 
     async def post_all() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=server.url, headers=server.auth, timeout=30) as http:
             return await asyncio.gather(*(http.post("/v1/jobs", json=one) for one in bodies))
 
     answers = asyncio.run(post_all())

@@ -67,7 +67,7 @@ def test_a_tiled_upscale_across_three_worker_hosts(s3_server: S3Server, tmp_path
     assert len(tiles_by_holder) >= 2, f"the tiles did not spread across hosts: {tiles_by_holder}"
 
     [output] = done["outputs"]
-    assert f"/{bucket}/tilework/jobs/{job['id']}/" in output["url"]
+    assert f"/{bucket}/tilework/tenants/default/jobs/{job['id']}/" in output["url"]
     fetched = httpx.get(output["url"])  # presigned: straight from the bucket, not the API
     assert fetched.status_code == 200
     assert hashlib.sha256(fetched.content).hexdigest() == output["sha256"]

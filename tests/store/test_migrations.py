@@ -27,7 +27,7 @@ def test_migrating_twice_is_harmless(database: Database) -> None:
     migrate(database)
     with database.read() as connection:
         version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    assert version == "0003"
+    assert version == "0004"
 
 
 def schema_of(database: Database) -> dict[str, Any]:

@@ -15,9 +15,11 @@ import pytest
 import pyvips
 
 from tilework.core.jobs import JobRecord, NewJob
+from tilework.core.keys import DEFAULT_TENANT
 from tilework.core.settings import Settings
 from tilework.objects.keys import upload_key
 from tilework.objects.store import ObjectStore
+from tilework.objects.tenants import TenantObjects
 from tilework.ops.registry import Registry
 from tilework.store.queue import Queue
 from tilework.store.schema import tasks
@@ -28,7 +30,9 @@ Pixels = npt.NDArray[np.uint8]
 
 class Inline:
     def __init__(self, settings: Settings, queue: Queue, objects: ObjectStore) -> None:
-        self.settings, self.queue, self.objects = settings, queue, objects
+        # The default tenant's view, as the task runner gives the tasks of its jobs.
+        self.settings, self.queue = settings, queue
+        self.objects: ObjectStore = TenantObjects(objects, DEFAULT_TENANT)
         self.runner = TaskRunner(settings)
         self.registry = Registry.load(settings)
 
