@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
@@ -29,13 +28,13 @@ from tilework.api.auth import Caller
 from tilework.api.bodies import iso
 from tilework.api.errors import error_headers, field_errors
 from tilework.api.state import ApiState, api_state
+from tilework.api.uploads import staging_path, store_staged
 from tilework.api.waiting import finished_within, preferred_wait
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.formats import sniff
+from tilework.core.formats import SNIFF_BYTES
 from tilework.core.jobs import EventType, JobRecord, JobStatus, job_progress
 from tilework.core.keys import ApiKey
 from tilework.core.settings import Settings
-from tilework.objects.keys import upload_key
 from tilework.objects.store import ObjectStore
 from tilework.store.events import JobEvent
 from tilework.store.secrets import webhook_secrets
@@ -269,16 +268,11 @@ def _source(objects: ObjectStore, settings: Settings, image: str) -> dict[str, s
         raise TileworkError(
             ErrorCode.PAYLOAD_TOO_LARGE, f"images are limited to {limit} bytes", {"max": limit}
         )
-    if sniff(data[:32]) is None:
-        raise TileworkError(
-            ErrorCode.UNSUPPORTED_FORMAT,
-            "input.image is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF image",
-        )
-    digest = hashlib.sha256(data).hexdigest()
-    staged = objects.scratch_dir() / f"datauri-{os.getpid()}-{os.urandom(8).hex()}"
+    staged = staging_path(objects, "datauri")
     try:
         staged.write_bytes(data)
-        stored = objects.put_file(upload_key(digest), staged, digest)
+        digest = hashlib.sha256(data).hexdigest()
+        stored = store_staged(objects, staged, digest, len(data), data[:SNIFF_BYTES])
     finally:
         staged.unlink(missing_ok=True)
     return {"key": stored.key}

@@ -16,6 +16,7 @@ from tilework.api.state import ApiState, api_state
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import SNIFF_BYTES, sniff
 from tilework.objects.keys import upload_key
+from tilework.objects.store import ObjectInfo, ObjectStore
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 
@@ -38,24 +39,36 @@ async def upload(
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    staged = state.objects.scratch_dir() / f"upload-{os.getpid()}-{os.urandom(8).hex()}"
+    staged = staging_path(state.objects, "upload")
+    objects = state.objects_for(key.tenant)
     try:
         digest, size, head = await _receive(request, staged, limit)
-        if size == 0:
-            raise TileworkError(
-                ErrorCode.VALIDATION_FAILED, "the upload is empty; send the image bytes as the body"
-            )
-        if sniff(head) is None:
-            raise TileworkError(
-                ErrorCode.UNSUPPORTED_FORMAT,
-                "the upload is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF image",
-            )
-        objects = state.objects_for(key.tenant)
-        stored = await run_in_threadpool(objects.put_file, upload_key(digest), staged, digest)
+        stored = await run_in_threadpool(store_staged, objects, staged, digest, size, head)
     finally:
         staged.unlink(missing_ok=True)
     url = objects.url(stored.key, state.settings.signed_url_seconds)
     return schemas.Upload(key=stored.key, url=url, bytes=stored.bytes, sha256=stored.sha256)
+
+
+def store_staged(
+    objects: ObjectStore, staged: Path, digest: str, size: int, head: bytes
+) -> ObjectInfo:
+    """Store a received image under its content address, once it is known to be one: the one
+    path for uploads, whether sent raw or as a prediction's data URI."""
+    if size == 0:
+        raise TileworkError(
+            ErrorCode.VALIDATION_FAILED, "the upload is empty; send the image bytes as the body"
+        )
+    if sniff(head) is None:
+        raise TileworkError(
+            ErrorCode.UNSUPPORTED_FORMAT,
+            "the upload is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF image",
+        )
+    return objects.put_file(upload_key(digest), staged, digest)
+
+
+def staging_path(objects: ObjectStore, kind: str) -> Path:
+    return objects.scratch_dir() / f"{kind}-{os.getpid()}-{os.urandom(8).hex()}"
 
 
 async def _receive(request: Request, staged: Path, limit: int) -> tuple[str, int, bytes]:
