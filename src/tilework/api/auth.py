@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from tilework.api.state import ApiState, api_state
+from tilework.api.state import ApiState
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.keys import SECRET_SHAPE, ApiKey, secret_hash
 from tilework.store.keys import ApiKeys
@@ -60,8 +60,10 @@ def unauthorized() -> TileworkError:
     )
 
 
-async def caller(request: Request, state: Annotated[ApiState, Depends(api_state)]) -> ApiKey:
+async def caller(request: Request) -> ApiKey:
     """The calling key; raises 401 for anything else."""
+    # The state straight from the app, not as a sub-dependency: this runs on every request.
+    state: ApiState = request.app.state.tilework
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not SECRET_SHAPE.match(secret):
