@@ -3,6 +3,7 @@ sees another's jobs, uploads, outputs or events, and the CLI manages keys."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import subprocess
@@ -233,6 +234,23 @@ def test_bodies_past_the_cap_are_413_and_cors_is_as_configured(tmp_path: Path) -
         big = {"operation": "noop", "input": {"key": "uploads/x"}, "params": {"pad": "x" * 5000}}
         answer = server.http.post("/v1/jobs", json=big)
         assert (answer.status_code, answer.json()["error"]["code"]) == (413, "payload_too_large")
+
+        def chunked() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+            yield json.dumps(big).encode()
+
+        answer = server.http.post(
+            "/v1/jobs", content=chunked(), headers={"content-type": "application/json"}
+        )
+        assert (answer.status_code, answer.json()["error"]["code"]) == (413, "payload_too_large")
+        small = server.http.post("/v1/jobs", content=iter([b'{"operation": "noop"}']))
+        assert small.json()["error"]["code"] == "validation_failed"  # read, then judged
+        # A prediction's image may come inline, so its cap is the upload cap, in base64.
+        photo = images.photo(tmp_path / "inline.png", 64, 64).read_bytes()
+        assert len(photo) > 4096
+        inline = "data:image/png;base64," + base64.b64encode(photo).decode()
+        body = {"input": {"image": inline, "width": 8}}
+        created = server.http.post("/v1/models/tilework/resize/predictions", json=body)
+        assert created.status_code == 201, created.text
         preflight = {
             "Origin": "https://app.example",
             "Access-Control-Request-Method": "POST",

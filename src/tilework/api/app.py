@@ -55,7 +55,12 @@ def create_app(state: ApiState) -> FastAPI:
     )
     app.state.tilework = state
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=state.settings.max_request_bytes)
+    settings = state.settings
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     if state.settings.cors_origins:
         # Browsers (seed 004's React app) call the API directly; keys go in Authorization.
         app.add_middleware(

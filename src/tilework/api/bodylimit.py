@@ -1,6 +1,7 @@
 """A cap on request bodies, before any route reads them: JSON bodies are small, so anything
 past ``max_request_bytes`` is refused with 413. Uploads stream to disk under their own,
-larger cap (``max_upload_bytes``) and are left to their route."""
+larger cap (``max_upload_bytes``) and are left to their route. Predictions may carry their
+image as a base64 ``data:`` URI, so theirs is the upload cap in base64, plus room for JSON."""
 
 from __future__ import annotations
 
@@ -12,58 +13,61 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tilework.core.errors import ErrorCode, TileworkError
 
 UNCAPPED_PATHS = ("/v1/uploads",)
-
-
-class _TooLargeError(Exception):
-    pass
+DATA_URI_PATHS = ("/v1/predictions", "/v1/models/")
+JSON_ROOM_BYTES = 1 << 20
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_data_uri_bytes = max_upload_bytes * 4 // 3 + JSON_ROOM_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(UNCAPPED_PATHS):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(UNCAPPED_PATHS):
             await self.app(scope, receive, send)
             return
+        limit = self.max_data_uri_bytes if path.startswith(DATA_URI_PATHS) else self.max_bytes
         declared = _content_length(scope["headers"])
         if declared is not None:
             # The server reads exactly the declared bytes, so the declaration is the size:
             # only bodies without one (chunked) need counting. Submits take the quick path.
-            if declared > self.max_bytes:
-                await self._refuse(send)
+            if declared > limit:
+                await self._refuse(send, limit)
             else:
                 await self.app(scope, receive, send)
             return
+        # Chunked: read it all here (at most max_bytes), then hand the app the same body.
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLargeError
-            return message
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > limit:
+                await self._refuse(send, limit)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        try:
-            await self.app(scope, counted, watched)
-        except _TooLargeError:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         error = TileworkError(
             ErrorCode.PAYLOAD_TOO_LARGE,
-            f"request bodies are limited to {self.max_bytes} bytes",
-            {"max_bytes": self.max_bytes},
+            f"request bodies are limited to {limit} bytes",
+            {"max_bytes": limit},
         )
         body = json.dumps({"error": error.to_dict()}).encode()
         headers: list[Any] = [
