@@ -30,20 +30,20 @@ class Authenticator:
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
 
-    def cached(self, secret: str) -> tuple[bool, ApiKey | None]:
-        """(found in the cache, the key); a miss must be looked up with ``lookup``."""
+    def cached(self, digest: str) -> tuple[bool, ApiKey | None]:
+        """(found in the cache, the key) for a secret's hash; a miss needs ``lookup``."""
         with self._lock:
-            entry = self._cache.get(secret_hash(secret))
+            entry = self._cache.get(digest)
         if entry is None or entry[0] < time.monotonic():
             return False, None
         return True, entry[1]
 
-    def lookup(self, secret: str) -> ApiKey | None:
-        key = self.keys.authenticate(secret)
+    def lookup(self, digest: str) -> ApiKey | None:
+        key = self.keys.authenticate(digest)
         with self._lock:
             if len(self._cache) >= CACHE_ENTRIES:
                 self._cache.clear()
-            self._cache[secret_hash(secret)] = (time.monotonic() + CACHE_SECONDS, key)
+            self._cache[digest] = (time.monotonic() + CACHE_SECONDS, key)
         return key
 
     def forget(self, key_id: str) -> None:
@@ -68,13 +68,13 @@ async def caller(request: Request) -> ApiKey:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not SECRET_SHAPE.match(secret):
         raise unauthorized()
-    hit, key = state.authenticator.cached(secret)
+    digest = secret_hash(secret)
+    hit, key = state.authenticator.cached(digest)
     if not hit:
-        key = await run_in_threadpool(state.authenticator.lookup, secret)
+        key = await run_in_threadpool(state.authenticator.lookup, digest)
     if key is None:
         raise unauthorized()
     state.rate_limiter.take(key.id, key.rate_per_minute or state.settings.rate_limit_per_minute)
-    request.state.api_key = key
     return key
 
 

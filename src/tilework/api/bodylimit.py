@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tilework.core.errors import ErrorCode, TileworkError
 
 UNCAPPED_PATHS = ("/v1/uploads",)
+BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # no route of ours reads their body
 DATA_URI_PATHS = ("/v1/predictions", "/v1/models/")
 JSON_ROOM_BYTES = 1 << 20
 
@@ -25,7 +26,11 @@ class BodyLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(UNCAPPED_PATHS):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in BODYLESS_METHODS
+            or path.startswith(UNCAPPED_PATHS)
+        ):
             await self.app(scope, receive, send)
             return
         limit = self.max_data_uri_bytes if path.startswith(DATA_URI_PATHS) else self.max_bytes

@@ -72,8 +72,6 @@ def _secret(state: ApiState, provider: str, fresh: bool = False) -> str:
     with _secrets_lock:
         if fresh or provider not in _secrets:
             settings = state.settings
-            with ProviderClient(
-                provider, settings.providers[provider], settings.fetch_allow_hosts
-            ) as client:
+            with ProviderClient(provider, settings.providers[provider], settings) as client:
                 _secrets[provider] = client.webhook_secret()
         return _secrets[provider]

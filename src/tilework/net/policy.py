@@ -20,6 +20,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from urllib.parse import urlsplit
 
 from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.settings import Settings
 from tilework.net.addresses import IPAddress, blocked_reason, parse_address
 
 SCHEMES = frozenset({"http", "https"})
@@ -53,15 +54,6 @@ class FetchPolicy:
             except ValueError:
                 names.add(text.rstrip("."))
         return cls(frozenset(names), tuple(networks), resolver or system_resolver)
-
-    def with_hosts(self, *hosts: str) -> FetchPolicy:
-        """The same policy, also allowing ``hosts`` (an operator's configured provider, say)."""
-        extra = FetchPolicy.allowing(hosts)
-        return FetchPolicy(
-            self.allowed_names | extra.allowed_names,
-            self.allowed_networks + extra.allowed_networks,
-            self.resolver,
-        )
 
     def check_url(self, url: str) -> None:
         """Refuse, without DNS, a URL that can only reach a blocked place."""
@@ -114,6 +106,12 @@ class FetchPolicy:
         if reason is not None:
             shown = host if host == str(address) else f"{host} ({address})"
             raise blocked(what, f"{shown} is blocked ({reason})")
+
+
+def configured_policy(settings: Settings, *also_allowed: str) -> FetchPolicy:
+    """The policy ``fetch_allow_hosts`` sets, also allowing ``also_allowed`` (a provider the
+    operator configured, say)."""
+    return FetchPolicy.allowing([*settings.fetch_allow_hosts, *also_allowed])
 
 
 def blocked(what: str, why: str) -> TileworkError:

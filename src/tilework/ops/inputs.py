@@ -10,7 +10,7 @@ from typing import Any
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JsonDict
 from tilework.core.settings import Settings
-from tilework.net.policy import FetchPolicy
+from tilework.net.policy import configured_policy
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import TaskContext
 
@@ -48,7 +48,7 @@ def refuse_blocked_url(settings: Settings, url: str, field: str) -> None:
     """Refuse at submit, naming ``field``, a URL that can only reach a blocked address
     (``ssrf_blocked``); names are resolved, and checked again, when the URL is fetched."""
     try:
-        FetchPolicy.allowing(settings.fetch_allow_hosts).check_url(url)
+        configured_policy(settings).check_url(url)
     except TileworkError as error:
         error.details["errors"] = [{"field": field, "message": error.details["reason"]}]
         raise
@@ -61,5 +61,5 @@ def download(url: str, target: Path, settings: Settings, *also_allowed: str) -> 
     from tilework.net.download import Limits
     from tilework.net.download import download as fetch
 
-    policy = FetchPolicy.allowing([*settings.fetch_allow_hosts, *also_allowed])
-    return fetch(url, target, policy, Limits(settings.max_upload_bytes, settings.download_timeout))
+    limits = Limits(settings.max_upload_bytes, settings.download_timeout)
+    return fetch(url, target, configured_policy(settings, *also_allowed), limits)

@@ -7,14 +7,13 @@ as for 5xx, 429 and transport errors; not when it refused the request itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import httpx
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.settings import Provider
-from tilework.net.policy import FetchPolicy
+from tilework.core.settings import Provider, Settings
+from tilework.net.policy import configured_policy
 from tilework.net.transport import pinned_client
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -22,15 +21,15 @@ _TRANSIENT = frozenset({408, 425, 429})
 
 
 class ProviderClient:
-    def __init__(self, name: str, provider: Provider, allowed_hosts: Iterable[str] = ()) -> None:
-        """``allowed_hosts``: the fetch allow-list; the provider's own host is trusted too, as
-        the operator configured it, and redirects are not followed."""
+    def __init__(self, name: str, provider: Provider, settings: Settings) -> None:
+        """The fetch policy is ``settings``'; the provider's own host is trusted too, as the
+        operator configured it. Redirects are not followed."""
         self.name = name
         self.provider = provider
         headers = {"User-Agent": "tilework"}
         if provider.token is not None:
             headers["Authorization"] = f"Bearer {provider.token.get_secret_value()}"
-        policy = FetchPolicy.allowing([*allowed_hosts, provider.host])
+        policy = configured_policy(settings, provider.host)
         self._http = pinned_client(
             policy, base_url=str(provider.base_url).rstrip("/"), headers=headers, timeout=TIMEOUT
         )

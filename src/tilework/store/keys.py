@@ -65,10 +65,10 @@ class ApiKeys:
                 )
         return _key(values), secret
 
-    def authenticate(self, secret: str) -> ApiKey | None:
-        """The live key whose secret this is, or None."""
+    def authenticate(self, digest: str) -> ApiKey | None:
+        """The live key whose secret hashes (``core.keys.secret_hash``) to ``digest``, or None."""
         query = sa.select(api_keys).where(
-            api_keys.c.secret_sha256 == secret_hash(secret), api_keys.c.revoked_at.is_(None)
+            api_keys.c.secret_sha256 == digest, api_keys.c.revoked_at.is_(None)
         )
         with self.db.read() as conn:
             row = conn.execute(query).mappings().first()

@@ -26,7 +26,7 @@ from tilework.core.errors import TileworkError
 from tilework.core.jobs import JsonDict
 from tilework.core.settings import Settings
 from tilework.core.signatures import signed_headers
-from tilework.net.policy import FetchPolicy
+from tilework.net.policy import configured_policy
 from tilework.net.transport import pinned_client
 from tilework.store.deliveries import Deliveries, Delivery, DeliveryStatus
 from tilework.store.events import EventLog, JobEvent
@@ -86,7 +86,7 @@ class Deliverer:
 
     def _run(self) -> None:
         timeout = httpx.Timeout(self.settings.webhook_timeout)
-        policy = FetchPolicy.allowing(self.settings.fetch_allow_hosts)
+        policy = configured_policy(self.settings)
         with (
             pinned_client(policy, timeout=timeout, follow_redirects=False) as http,
             ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook-send") as senders,

@@ -38,7 +38,7 @@ def remote_tile(
             ErrorCode.PROVIDER_FAILED, f"provider {name!r} is not configured on this worker"
         )
     state = ctx.task.payload.get("deferred")
-    with ProviderClient(name, settings.providers[name], settings.fetch_allow_hosts) as provider:
+    with ProviderClient(name, settings.providers[name], settings) as provider:
         # A retry (a new attempt) submits afresh: the old prediction may be what failed.
         if not state or state.get("attempt") != ctx.task.attempts:
             with ctx.step("provider_submit"):
