@@ -26,8 +26,14 @@ $(TORCH_STAMP): $(STAMP)
 run: install
 	$(BIN)/tilework serve
 
+# The suite under coverage (branch, every Python process it starts; settings in pyproject.toml),
+# then the report, which fails below its fail_under. PYTEST_ARGS narrows the run (and lifts the
+# floor, which only the whole suite must reach): make test PYTEST_ARGS=tests/api
 test: install-torch
-	$(BIN)/pytest
+	rm -rf .coverage-data && mkdir .coverage-data
+	$(BIN)/coverage run -m pytest --durations=25 $(PYTEST_ARGS)
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report $(if $(PYTEST_ARGS),--fail-under=0)
 
 lint: install-torch
 	$(BIN)/ruff check src tests bench examples
@@ -38,4 +44,4 @@ bench: install
 	$(BIN)/python bench/submit.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage-data

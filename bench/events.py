@@ -28,9 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from standardwebhooks import Webhook
-from tests import images
-from tests.receiver import Receiver, receiving
-from tests.server import ServerProcess
+from tests.support import images
+from tests.support.loopback import LOOPBACK
+from tests.support.receiver import Receiver, receiving
+from tests.support.server import ServerProcess
 
 from tilework.client import Client
 from tilework.core.signatures import new_secret
@@ -78,7 +79,12 @@ def main() -> None:
     secret = new_secret()
     results: list[Latency] = []
     with tempfile.TemporaryDirectory() as folder:
-        server = ServerProcess(Path(folder) / "home", workers=1, webhook_secret=secret).start()
+        server = ServerProcess(
+            Path(folder) / "home",
+            workers=1,
+            webhook_secret=secret,
+            fetch_allow_hosts=LOOPBACK,  # the receiver
+        ).start()
         photo = images.photo(Path(folder) / "photo.jpg", 32, 32)
         try:
             with receiving() as receiver, server.client() as client:

@@ -36,10 +36,10 @@ import pyvips
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests import images
-from tests.httpproxy import HttpProxy
-from tests.s3 import run_s3_server
-from tests.server import ServerProcess
+from tests.support import images
+from tests.support.httpproxy import HttpProxy
+from tests.support.s3 import run_s3_server
+from tests.support.server import ServerProcess
 
 from bench.measure import MIB, Usage, measure, run_anchor
 from tilework.core.formats import OutputFormat

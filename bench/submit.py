@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests import images
-from tests.server import ServerProcess
+from tests.support import images
+from tests.support.server import ServerProcess
 
 P99_TARGET_MS = 25.0
 CLIENTS = (1, 32)

@@ -32,9 +32,9 @@ import time
 
 import psycopg
 import sqlalchemy as sa
-from tests import images
-from tests.databases import fresh_database
-from tests.server import ServerProcess, WorkerProcess, tilework_env
+from tests.support import images
+from tests.support.databases import fresh_database
+from tests.support.server import ServerProcess, WorkerProcess, tilework_env
 
 from bench.submit import submit_load
 from tilework.core.jobs import JobStatus, NewJob

@@ -37,8 +37,8 @@ import pyvips
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests import images
-from tests.server import ServerProcess
+from tests.support import images
+from tests.support.server import ServerProcess
 
 from bench.measure import MIB, Usage, measure, run_anchor
 

@@ -101,8 +101,19 @@ def serve(
         pool.stop()
 
 
+BURST_CHECK_SECONDS = 0.2
+
+
 @app.command()
-def worker(workers: Workers = None) -> None:
+def worker(
+    workers: Workers = None,
+    burst: Annotated[
+        bool,
+        typer.Option(
+            "--burst", help="Exit once no task is running and none is due (a batch, a cron run)."
+        ),
+    ] = False,
+) -> None:
     """Run workers only (scale out: point them at the same database and storage)."""
     from tilework.core.logging import configure_logging
     from tilework.store.database import Database
@@ -111,11 +122,15 @@ def worker(workers: Workers = None) -> None:
     settings = settings_with(workers=workers)
     configure_logging(settings)
     migrate(Database(settings.resolved_database_url))
-    pool = _started_pool(settings, max(settings.workers, 1))
+    pool = _started_pool(settings, max(settings.workers, 1), until_idle=burst)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    if burst:
+        while pool.running() and not stop.wait(BURST_CHECK_SECONDS):
+            pass
+    else:
+        stop.wait()
     pool.stop()
 
 
@@ -284,14 +299,14 @@ def _absorb(_signum: int, _frame: FrameType | None) -> None:
     pass
 
 
-def _started_pool(settings: Settings, count: int) -> WorkerPool:
+def _started_pool(settings: Settings, count: int, until_idle: bool = False) -> WorkerPool:
     """The workers, running; a setting they cannot honour (a GPU that is not there) ends the
     command with its reason rather than a traceback."""
     from tilework.wiring import build_worker_pool
 
     try:
         pool = build_worker_pool(settings, count)
-        pool.start()
+        pool.start(until_idle)
     except TileworkError as error:
         stderr.print(f"[red]error[/red] {error.code}: {error.message}")
         raise typer.Exit(EXIT_START_ERROR) from None

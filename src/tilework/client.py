@@ -44,12 +44,22 @@ class ApiError(Exception):
 
 
 class Client:
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """``transport`` replaces the network for both the API and file URLs: an application
+        served in this process, a proxy, a mount."""
         headers = {} if api_key is None else {"Authorization": f"Bearer {api_key}"}
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers)
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, headers=headers, transport=transport
+        )
         # File URLs are signed on their own, and may be another host's (a bucket's): the API
         # key never goes there.
-        self._files = httpx.Client(timeout=timeout)
+        self._files = httpx.Client(timeout=timeout, transport=transport)
 
     def __enter__(self) -> Client:
         return self

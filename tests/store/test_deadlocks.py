@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.databases import fresh_database
+from tests.support.databases import fresh_database
 from tilework.store.database import Database, retry_deadlocks
 
 

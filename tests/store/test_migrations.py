@@ -1,7 +1,12 @@
-"""The migrations create exactly the schema the code declares, on SQLite and PostgreSQL."""
+"""The migrations create exactly the schema the code declares, on SQLite and PostgreSQL.
+
+Every other test starts from a copy of a template migrated once per session
+(``tests/support/databases.py``); these start from empty databases and run the migrations.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +16,33 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from tests.databases import BACKENDS, fresh_database
+from tests.support.databases import BACKENDS, empty_database
 from tilework.store.database import Database
 from tilework.store.migrate import alembic_config, migrate
 from tilework.store.schema import metadata
 
 
-def test_migrated_schema_matches_the_declared_tables(database: Database) -> None:
-    with database.read() as connection:
+@pytest.fixture(params=BACKENDS)
+def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty database brought to the newest revision by the migrations."""
+    with empty_database(request.param, tmp_path) as url:
+        database = Database(url)
+        migrate(database)
+        yield database
+        database.dispose()
+
+
+def test_migrated_schema_matches_the_declared_tables(migrated: Database) -> None:
+    with migrated.read() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diff == []
 
 
-def test_migrating_twice_is_harmless(database: Database) -> None:
-    migrate(database)
-    with database.read() as connection:
+def test_migrating_twice_is_harmless(migrated: Database) -> None:
+    migrate(migrated)
+    with migrated.read() as connection:
         version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    assert version == "0004"
+    assert version == ScriptDirectory.from_config(alembic_config(migrated)).get_current_head()
 
 
 def schema_of(database: Database) -> dict[str, Any]:
@@ -60,8 +75,8 @@ def test_step_by_step_migration_equals_a_schema_created_from_scratch(
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     with (
-        fresh_database(backend, tmp_path / "a") as stepped_url,
-        fresh_database(backend, tmp_path / "b") as created_url,
+        empty_database(backend, tmp_path / "a") as stepped_url,
+        empty_database(backend, tmp_path / "b") as created_url,
     ):
         stepped, created = Database(stepped_url), Database(created_url)
         revisions = list(ScriptDirectory.from_config(alembic_config(stepped)).walk_revisions())

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tests.support.jobs import LEASE, WORKER, noop_job
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import (
     Finished,
@@ -18,20 +19,6 @@ from tilework.core.jobs import (
     TaskStatus,
 )
 from tilework.store.queue import Queue, QueuePolicy
-
-WORKER = "host:1"
-LEASE = 30.0
-
-
-def noop_job(tasks: int = 1, stages: int = 1, key: str | None = None, digest: str = "h") -> NewJob:
-    return NewJob(
-        operation="noop",
-        params={"tasks": tasks, "stages": stages, "sleep_ms": 0},
-        input={"key": "uploads/x"},
-        stages=[f"stage{n + 1}" for n in range(stages)],
-        idempotency_key=key,
-        request_hash=digest,
-    )
 
 
 def drain(queue: Queue, worker: str = WORKER) -> int:

@@ -14,13 +14,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from tests.databases import fresh_database
-from tests.worker.test_worker import ended, running_worker, submit, wait_for
+from tests.support.databases import fresh_database
+from tests.support.jobs import submit
+from tests.support.workers import ended, wait_for, working
 from tilework.core.jobs import JobStatus, TaskStatus
 from tilework.core.settings import Settings
 from tilework.ops.registry import Registry
 from tilework.store.database import Database
-from tilework.store.migrate import migrate
 from tilework.store.notify import PostgresListener
 from tilework.store.queue import Queue
 from tilework.store.schema import tasks
@@ -31,7 +31,7 @@ from tilework.worker.loop import Worker
 
 
 def test_quick_tasks_are_claimed_and_reported_in_batches(settings: Settings, queue: Queue) -> None:
-    with running_worker(settings, queue):
+    with working(settings, queue, Executor(settings)):
         job = wait_for(queue, submit(queue, "noop", tasks=400), ended, timeout=60)
     assert job.status is JobStatus.SUCCEEDED and job.tasks_done == 400
     assert all(
@@ -54,7 +54,6 @@ def test_quick_tasks_are_claimed_and_reported_in_batches(settings: Settings, que
 def postgres_queue(settings: Settings, tmp_path: Path) -> Iterator[Queue]:
     with fresh_database("postgresql", tmp_path) as url:
         database = Database(url)
-        migrate(database)
         try:
             yield Queue(database, Registry.load(settings), queue_policy(settings))
         finally:
@@ -86,6 +85,7 @@ def listening_worker(settings: Settings, url: str) -> Iterator[Counter[str]]:
         worker.stop()
         worker.stop()
         thread.join(30)
+        assert not thread.is_alive(), "the worker did not stop"
         signal.close()
         database.dispose()
 

@@ -4,50 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager
 
-from tilework.core.jobs import JobRecord, JobStatus, NewJob, TaskStatus
+from tests.support.jobs import submit
+from tests.support.workers import ended, wait_for, working
+from tilework.core.jobs import JobStatus, TaskStatus
 from tilework.core.settings import Settings
 from tilework.store.queue import Queue
 from tilework.worker.executor import Executor
 from tilework.worker.loop import Worker
 
 
-@contextmanager
-def running_worker(settings: Settings, queue: Queue) -> Iterator[Worker]:
-    worker = Worker(settings, queue, Executor(settings))
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        worker.stop()
-        thread.join(30)
-        assert not thread.is_alive()
-
-
-def submit(queue: Queue, operation: str, **params: Any) -> str:
-    new = NewJob(operation, params, {"key": "uploads/none"}, [operation])
-    return queue.create_job(new)[0].id
-
-
-def wait_for(
-    queue: Queue, job_id: str, check: Callable[[JobRecord], bool], timeout: float = 30
-) -> JobRecord:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = queue.get_job(job_id)
-        if job is not None and check(job):
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} never reached the expected state: {queue.get_job(job_id)}")
-
-
-def ended(job: JobRecord) -> bool:
-    return job.status.terminal
+def running_worker(settings: Settings, queue: Queue) -> AbstractContextManager[Worker]:
+    """A worker on a thread with its real task process."""
+    return working(settings, queue, Executor(settings))
 
 
 def test_a_crashing_task_is_retried_in_a_fresh_process(settings: Settings, queue: Queue) -> None:

@@ -30,7 +30,13 @@ class TaskSignal(Protocol):
         """Whether ``wait`` returns early when tasks arrive (else only when woken)."""
         ...
 
-    def wait(self, timeout: float) -> None: ...
+    def mark(self) -> int:
+        """A token for now: ``wait(timeout, since=token)`` returns at once if a wake came
+        after it. Taken before looking for work, it keeps a wake that arrives while the worker
+        looks (tasks committed, a stop) from being lost."""
+        ...
+
+    def wait(self, timeout: float, since: int | None = None) -> None: ...
 
     def wake(self) -> None:
         """End every current ``wait`` (tasks arrived, or the workers are stopping)."""
@@ -50,9 +56,13 @@ class Polling:
     def listening(self) -> bool:
         return False
 
-    def wait(self, timeout: float) -> None:
+    def mark(self) -> int:
         with self._changed:
-            seen = self._generation
+            return self._generation
+
+    def wait(self, timeout: float, since: int | None = None) -> None:
+        with self._changed:
+            seen = self._generation if since is None else since
             self._changed.wait_for(lambda: self._generation != seen, timeout)
 
     def wake(self) -> None:

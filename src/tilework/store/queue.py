@@ -344,6 +344,23 @@ class Queue:
                 self._notify(conn)
             return bool(woken)
 
+    def has_work(self, within_seconds: float) -> bool:
+        """Whether a task is running, or queued and due within ``within_seconds``: what a
+        worker working until idle waits for (a running task may yet plan the next stage)."""
+        due = time.time() + within_seconds
+        pending = (
+            sa.select(tasks.c.id)
+            .where(
+                sa.or_(
+                    tasks.c.status == TaskStatus.RUNNING.value,
+                    sa.and_(tasks.c.status == TaskStatus.QUEUED.value, tasks.c.run_after <= due),
+                )
+            )
+            .limit(1)
+        )
+        with self.db.read() as conn:
+            return conn.execute(pending).first() is not None
+
     def task(self, task_id: int) -> TaskRecord | None:
         with self.db.read() as conn:
             row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from multiprocessing.connection import Connection
+from typing import Protocol
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import ClaimedTask
@@ -20,6 +21,23 @@ from tilework.worker.cpulimit import CPU_SIGNAL
 from tilework.worker.reply import Reply
 
 CLOSE_GRACE_SECONDS = 5.0
+
+
+class TaskExecutor(Protocol):
+    """Where a worker's tasks run; ``Executor`` runs them in a child process."""
+
+    # Which run this is: a task sent before a kill is lost with it and must be resent.
+    generation: int
+
+    def ensure_started(self) -> None: ...
+
+    def submit(self, claimed: ClaimedTask) -> None: ...
+
+    def wait(self, timeout: float) -> Reply | None: ...
+
+    def kill(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Executor:

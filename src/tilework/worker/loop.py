@@ -21,7 +21,7 @@ from tilework.core.jobs import ClaimedTask
 from tilework.core.settings import Settings
 from tilework.store.notify import IDLE_SECONDS, Polling, TaskSignal
 from tilework.store.queue import Completion, Queue
-from tilework.worker.executor import Executor
+from tilework.worker.executor import TaskExecutor
 from tilework.worker.reply import Reply
 
 log = structlog.get_logger("tilework.worker")
@@ -46,7 +46,7 @@ class Worker:
         self,
         settings: Settings,
         queue: Queue,
-        executor: Executor,
+        executor: TaskExecutor,
         index: int = 0,
         signal: TaskSignal | None = None,
     ) -> None:
@@ -71,12 +71,17 @@ class Worker:
         )
         self.signal.wake()
 
-    def run(self) -> None:
+    def run(self, until_idle: bool = False) -> None:
+        """Claim and run tasks until stopped. With ``until_idle`` (a burst), stop also once no
+        task is running and none is due within ``poll_max_seconds``."""
         log.info("worker_started", worker_id=self.worker_id)
         self.executor.ensure_started()
         idle = POLL_MIN_SECONDS
         backoff = ERROR_BACKOFF_MIN_SECONDS
         while self._drain_until is None:
+            # Before looking: a wake while the claim runs (tasks committed, a stop) then cuts
+            # the wait below short instead of being lost.
+            seen = self.signal.mark()
             try:
                 batch = self._claim()
             except Exception as exc:  # the database may be away for a while; never die for that
@@ -86,10 +91,12 @@ class Worker:
                 continue
             backoff = ERROR_BACKOFF_MIN_SECONDS
             if not batch:
+                if until_idle and not self.queue.has_work(self.settings.poll_max_seconds):
+                    break
                 if self.signal.listening:
-                    self.signal.wait(IDLE_SECONDS)
+                    self.signal.wait(IDLE_SECONDS, seen)
                 else:
-                    self.signal.wait(idle)
+                    self.signal.wait(idle, seen)
                     idle = min(idle * 2, self.settings.poll_max_seconds)
                 continue
             idle = POLL_MIN_SECONDS

@@ -45,8 +45,14 @@ class Run:
     error: TileworkError | None = None
 
 
+SIGNAL_CHECK_SECONDS = 0.5
+
+
 def serve(address: str, device: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when this process stops
+    # The pool's SIGTERM ends the process by its normal exit, so that atexit handlers
+    # (logging's, coverage's when the tests measure it) run.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     exit_with_parent()
     # The environment is the pool's, so the same settings (for logging) read from it.
     configure_logging(Settings())
@@ -97,10 +103,25 @@ def _answer(conn: Connection, run: Run) -> None:
     conn.send_bytes(np.ascontiguousarray(run.result).reshape(-1).data)
 
 
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    sys.exit(0)
+
+
+def _next_run(runs: queue.Queue[Run]) -> Run:
+    # Python runs a signal handler in the main thread, between bytecodes; a SIGTERM that the
+    # kernel gives to another thread (torch's, a connection's) waits for this one to wake. A
+    # wait with a timeout wakes it, so the handler runs within SIGNAL_CHECK_SECONDS.
+    while True:
+        try:
+            return runs.get(timeout=SIGNAL_CHECK_SECONDS)
+        except queue.Empty:
+            continue
+
+
 def _run_forever(runs: queue.Queue[Run], device: str) -> None:
     networks = Networks(device)
     while True:
-        waiting = [runs.get()]
+        waiting = [_next_run(runs)]
         while True:  # everything that arrived meanwhile joins this round's batches
             try:
                 waiting.append(runs.get_nowait())

@@ -44,7 +44,9 @@ class WorkerPool:
         self.workers: list[Worker] = []
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
+    def start(self, until_idle: bool = False) -> None:
+        """Start the worker loops; with ``until_idle``, each ends once the queue has nothing
+        running and nothing due (``Worker.run``)."""
         # The model processes first: which of them came up decides where task processes send
         # their tiles (none: each runs ncnn itself).
         self.models.start()
@@ -53,12 +55,16 @@ class WorkerPool:
             for i in range(self.count)
         ]
         self._threads = [
-            threading.Thread(target=self._run, args=(worker,), name=f"worker-{index}")
+            threading.Thread(target=self._run, args=(worker, until_idle), name=f"worker-{index}")
             for index, worker in enumerate(self.workers)
         ]
         for thread in self._threads:
             thread.start()
         log.info("pool_started", workers=len(self.workers))
+
+    def running(self) -> bool:
+        """Whether any worker loop is still running."""
+        return any(thread.is_alive() for thread in self._threads)
 
     def stop(self) -> None:
         """Drain every worker and wait for them; a second SIGTERM or Ctrl-C stops them at once.
@@ -89,11 +95,11 @@ class WorkerPool:
         log.info("pool_hurried")
         self._stop_all()
 
-    def _run(self, worker: Worker) -> None:
+    def _run(self, worker: Worker, until_idle: bool) -> None:
         """Run one worker loop; an unexpected error restarts it with a fresh task process."""
         while True:
             try:
-                worker.run()
+                worker.run(until_idle)
                 return
             except Exception:  # the loop must outlive any one failure, as a process would
                 log.exception("worker_crashed", worker_id=worker.worker_id)

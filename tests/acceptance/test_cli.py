@@ -1,0 +1,217 @@
+"""The ``tilework`` command as a user runs it: a subprocess against a running server, with a
+key of a tenant of its own (``TILEWORK_API_KEY``), or the admin key its server wrote."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pyvips
+
+from tests.support import images
+from tests.support.databases import fresh_database
+from tests.support.jobs import submit
+from tests.support.server import ServerProcess, tilework_env
+from tilework.client import ApiError, Client
+from tilework.core.jobs import JobStatus
+from tilework.core.settings import Settings
+from tilework.ops.registry import Registry
+from tilework.store.database import Database
+from tilework.store.queue import Queue
+from tilework.wiring import queue_policy
+
+
+def tilework(
+    server: ServerProcess, *args: str, cwd: Path | None = None, key: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    settings = {"url": server.url} | ({"api_key": key} if key else {})
+    return subprocess.run(
+        [sys.executable, "-m", "tilework", *args],
+        env=tilework_env(server.home, **settings),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def key(loopback_server: ServerProcess) -> str:
+    return loopback_server.tenant_key()
+
+
+def test_submit_waits_and_downloads(
+    loopback_server: ServerProcess, key: str, photo: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "small.png"
+    done = tilework(
+        loopback_server,
+        "submit",
+        "resize",
+        str(photo),
+        "-p",
+        "width=50",
+        "-p",
+        "format=png",
+        "-o",
+        str(target),
+        key=key,
+    )
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)  # stdout is not a terminal: JSON
+    assert job["status"] == "succeeded"
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == job["outputs"][0]["sha256"]
+    assert f"saved {target}" in done.stderr
+    # The task process's step lines reach the server's log, each with the job's id.
+    steps = [
+        line
+        for line in loopback_server.log().splitlines()
+        if "event='step'" in line and f"job_id='{job['id']}'" in line
+    ]
+    assert any("step='resize'" in line for line in steps), steps
+
+
+def test_submit_into_a_directory_by_default_name(
+    loopback_server: ServerProcess, key: str, photo: Path, tmp_path: Path
+) -> None:
+    done = tilework(
+        loopback_server, "submit", "resize", str(photo), "-p", "width=20", cwd=tmp_path, key=key
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "photo.resize.jpg").is_file()
+
+
+def test_no_wait_then_show_watch_and_list(
+    loopback_server: ServerProcess, key: str, photo: Path
+) -> None:
+    queued = tilework(
+        loopback_server, "submit", "resize", str(photo), "-p", "width=30", "--no-wait", key=key
+    )
+    job_id = json.loads(queued.stdout)["id"]
+    watched = tilework(loopback_server, "jobs", "watch", job_id, key=key)
+    assert watched.returncode == 0 and json.loads(watched.stdout)["status"] == "succeeded"
+    shown = json.loads(tilework(loopback_server, "jobs", "show", job_id, key=key).stdout)
+    assert shown["id"] == job_id and shown["outputs"][0]["width"] == 30
+    listed = json.loads(
+        tilework(
+            loopback_server, "jobs", "list", "--operation", "resize", "--limit", "50", key=key
+        ).stdout
+    )
+    assert [job["id"] for job in listed["items"]] == [job_id]
+
+
+def test_cancel(loopback_server: ServerProcess, key: str, photo: Path) -> None:
+    queued = tilework(
+        loopback_server,
+        "submit",
+        "test_sleep",
+        str(photo),
+        "-p",
+        "seconds=30",
+        "--no-wait",
+        key=key,
+    )
+    job_id = json.loads(queued.stdout)["id"]
+    canceled = tilework(loopback_server, "jobs", "cancel", job_id, key=key)
+    assert canceled.returncode == 0 and json.loads(canceled.stdout)["status"] == "canceled"
+    assert tilework(loopback_server, "jobs", "watch", job_id, key=key).returncode == 1
+
+
+def test_failures_have_distinct_exit_codes(
+    loopback_server: ServerProcess, key: str, photo: Path, tmp_path: Path
+) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return tilework(loopback_server, *args, key=key)
+
+    invalid = run("submit", "resize", str(photo), "-p", "width=-3")
+    assert invalid.returncode == 2 and "params.width" in invalid.stderr
+    not_an_image = tmp_path / "notes.txt"
+    not_an_image.write_text("hello")
+    refused = run("submit", "resize", str(not_an_image), "-p", "width=3")
+    assert "unsupported_format" in refused.stderr
+    # Port 9 on loopback (which this server may reach): nothing listens there.
+    failed = run("submit", "resize", "http://127.0.0.1:9/x.png", "-p", "width=3")
+    assert (
+        failed.returncode == 1 and json.loads(failed.stdout)["error"]["code"] == "download_failed"
+    )
+    missing = run("submit", "resize", str(tmp_path / "missing.jpg"))
+    assert missing.returncode == 2 and "neither a file nor" in missing.stderr
+    assert run("jobs", "show", "nope").returncode == 2
+
+
+def test_config_prints_effective_settings_with_secrets_masked(
+    loopback_server: ServerProcess,
+) -> None:
+    shown = tilework(loopback_server, "config")
+    values = json.loads(shown.stdout)
+    assert values["home"] == str(loopback_server.home.resolve())
+    assert values["secret_key"] == "********" and "test-secret" not in shown.stdout
+    assert values["database_url"].startswith("sqlite:///")
+
+
+def test_the_cli_creates_lists_and_revokes_keys(loopback_server: ServerProcess) -> None:
+    def cli(*args: str) -> Any:
+        done = tilework(loopback_server, *args)  # the admin key in the server's home
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    created = cli("keys", "create", "--tenant", "initech", "--name", "ci", "--rate-per-minute", "9")
+    assert created["tenant"] == "initech" and created["rate_per_minute"] == 9
+    with loopback_server.client(created["key"]) as initech:
+        assert initech.jobs()["items"] == []
+        listed = {key["id"]: key for key in cli("keys", "list")["items"]}
+        assert listed[created["id"]]["revoked_at"] is None
+        assert cli("keys", "revoke", created["id"])["revoked_at"] is not None
+        with pytest.raises(ApiError) as revoked:
+            initech.jobs()
+    assert revoked.value.status == 401
+
+
+def test_the_cli_upscales_a_file_and_reports_its_stages(
+    loopback_server: ServerProcess, key: str, tmp_path: Path
+) -> None:
+    photo = images.natural_photo(tmp_path / "photo.png", 100, 80)
+    out = tmp_path / "big.png"
+    done = tilework(loopback_server, "upscale", str(photo), "--scale", "6", "-o", str(out), key=key)
+    assert done.returncode == 0, done.stderr
+    image = pyvips.Image.new_from_file(str(out))
+    assert (image.width, image.height) == (600, 480)
+    job = json.loads(done.stdout)
+    assert job["progress"]["stages"] == ["prepare", "tiles: animevideov3 ×2 ×3", "stitch"]
+
+
+def test_a_burst_worker_works_through_the_queue_and_exits(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with fresh_database("sqlite", tmp_path / "db") as url:
+        database = Database(url)
+        queue = Queue(database, Registry.load(settings), queue_policy(settings))
+        ids = [submit(queue, "noop", tasks=3, stages=2) for _ in range(3)]
+        burst = subprocess.run(
+            [sys.executable, "-m", "tilework", "worker", "--workers", "2", "--burst"],
+            env=tilework_env(tmp_path / "home", database_url=url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert burst.returncode == 0, burst.stderr
+        jobs = [queue.get_job(job_id) for job_id in ids]
+        database.dispose()
+    assert [job.status if job else None for job in jobs] == [JobStatus.SUCCEEDED] * 3
+    assert all(job is not None and job.tasks_done == 6 for job in jobs)
+
+
+def test_the_cli_watches_a_job_through_its_event_stream(
+    loopback_server: ServerProcess, key: str, photo: Path
+) -> None:
+    with Client(loopback_server.url, key) as client:
+        image = client.upload(photo)["key"]
+        job_id = client.submit("test_fanout", key=image, params={"tasks": 4, "seconds": 0.3})["id"]
+    watched = tilework(loopback_server, "jobs", "watch", job_id, key=key)
+    assert watched.returncode == 0, watched.stderr
+    assert json.loads(watched.stdout)["status"] == "succeeded"

@@ -1,0 +1,82 @@
+"""Many hosts: an API and worker hosts as separate processes with separate homes (no shared
+disk), meeting only in PostgreSQL and an S3 server."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import httpx
+import psycopg
+import pyvips
+
+from tests.support import images
+from tests.support.databases import fresh_database
+from tests.support.s3 import S3Server
+from tests.support.server import ServerProcess, WorkerProcess, tilework_env
+from tilework.objects.uploads import SLOTS_DIR
+
+
+def files_under(home: Path) -> list[str]:
+    """What a host left on its own disk, apart from its own secret key and the empty lock
+    files of its upload slots."""
+    return sorted(
+        str(path.relative_to(home))
+        for path in home.rglob("*")
+        if path.is_file()
+        and path.name != "secret_key"
+        and not (path.parent.name == SLOTS_DIR and path.stat().st_size == 0)
+    )
+
+
+def test_a_tiled_upscale_across_three_worker_hosts(s3_server: S3Server, tmp_path: Path) -> None:
+    bucket = s3_server.new_bucket()
+    storage = s3_server.settings(bucket, prefix="tilework")
+    with fresh_database("postgresql", tmp_path) as url:
+        api = ServerProcess(
+            tmp_path / "api", workers=0, lease_seconds=5, database_url=url, **storage
+        ).start()
+        homes = [tmp_path / f"worker-{n}" for n in range(3)]
+        workers = [
+            WorkerProcess(
+                tilework_env(home, database_url=url, lease_seconds=5, **storage),
+                tmp_path / f"worker-{n}.log",
+            )
+            for n, home in enumerate(homes)
+        ]
+        try:
+            with api.client() as client:
+                key = client.upload(images.natural_photo(tmp_path / "p.png", 128, 96))["key"]
+                job = client.submit(
+                    "upscale", key=key, params={"scale": 4, "tile": 32, "overlap": 8}
+                )
+                done = client.wait(job["id"], timeout=240)
+            with psycopg.connect(url) as db:
+                tiles_by_holder = db.execute(
+                    "SELECT worker_id, count(*) FROM tasks"
+                    " WHERE job_id = %s AND kind = 'tile' GROUP BY worker_id",
+                    (job["id"],),
+                ).fetchall()
+        finally:
+            stopped = [worker.stop() for worker in workers]
+            assert api.stop() == 0, api.log()
+    logs = "\n".join(path.read_text() for path in tmp_path.glob("worker-*.log"))
+    assert stopped == [0, 0, 0], logs
+    assert done["status"] == "succeeded", (done, logs)
+    assert sum(count for _, count in tiles_by_holder) == 12  # 128×96 in 32 px tiles
+    assert len(tiles_by_holder) >= 2, f"the tiles did not spread across hosts: {tiles_by_holder}"
+
+    [output] = done["outputs"]
+    assert f"/{bucket}/tilework/tenants/default/jobs/{job['id']}/" in output["url"]
+    # Presigned: straight from the bucket, not the API.
+    fetched = httpx.get(output["url"], timeout=60)
+    assert fetched.status_code == 200
+    assert hashlib.sha256(fetched.content).hexdigest() == output["sha256"]
+    image = pyvips.Image.new_from_buffer(fetched.content, "")
+    assert (image.width, image.height) == (512, 384)
+    # Nothing was kept, or needed, on any host's disk: inputs, tiles and outputs are in S3.
+    # The API host's one file is the operator's copy of the first admin key, which no host
+    # reads back (keys are checked against their hashes in the database).
+    assert files_under(api.home) == ["admin_key"], api.home
+    for home in homes:
+        assert files_under(home) == [], home

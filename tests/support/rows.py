@@ -1,0 +1,50 @@
+"""Rows read from a server's job database itself, behind its API's back: what the acceptance
+tests check the API's answers against."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from tilework.store.database import Database
+
+
+def query(url: str, sql: str, **params: object) -> list[sa.Row[Any]]:
+    """Rows read from the job database itself, behind the API's back."""
+    database = Database(url)
+    try:
+        with database.read() as conn:
+            return list(conn.execute(sa.text(sql), params))
+    finally:
+        database.dispose()
+
+
+def running_task(
+    url: str, job_id: str, timeout: float = 30, kind: str = "%", pid: int | None = None
+) -> tuple[int, int]:
+    """(task id, pid of the worker holding it).
+
+    A worker id is ``host:pid:index``; with ``pid``, only a task that process holds counts.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = query(
+            url,
+            "SELECT id, worker_id FROM tasks"
+            " WHERE job_id = :job AND status = 'running' AND kind LIKE :kind",
+            job=job_id,
+            kind=kind,
+        )
+        for task_id, worker_id in rows:
+            holder = int(worker_id.split(":")[1])
+            if pid is None or holder == pid:
+                return task_id, holder
+        time.sleep(0.01)
+    raise AssertionError("the task never started")
+
+
+def task_attempts(url: str, task_id: int) -> int:
+    [(attempts,)] = query(url, "SELECT attempts FROM tasks WHERE id = :id", id=task_id)
+    return int(attempts)
