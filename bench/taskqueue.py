@@ -100,6 +100,7 @@ def drain(url: str, scratch: Path, tasks: int, workers: int) -> float:
 
 def end_to_end(url: str, scratch: Path, count: int, workers: int) -> float:
     """jobs/s for ``count`` one-task no-op jobs, from the first submit to the last completion."""
+    scratch.mkdir(parents=True, exist_ok=True)
     server = ServerProcess(
         scratch / "e2e-home",
         database_url=url,
@@ -172,7 +173,8 @@ def main() -> None:
                 results[f"{backend} drain"] = rate = drain(url, scratch, args.tasks, args.workers)
             print(f"tilework drain, {backend:<10}: {rate:8.0f} tasks/s")
             with fresh_database(backend, scratch) as url:
-                rate = end_to_end(url, scratch, args.jobs, args.workers)
+                # A home of its own: one server's admin key means nothing to the other's database.
+                rate = end_to_end(url, scratch / backend, args.jobs, args.workers)
             print(f"tilework end to end, {backend:<10}: {rate:8.0f} jobs/s  ({args.jobs} jobs)")
 
     anchor = results["pgqueuer batch 100"]
