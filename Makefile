@@ -35,10 +35,13 @@ test: install-torch
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report $(if $(PYTEST_ARGS),--fail-under=0)
 
+# lint-imports checks the import contracts in pyproject.toml ([tool.importlinter]); the graph
+# takes under a second to build, so no cache folder is kept.
 lint: install-torch
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: install
 	$(BIN)/python bench/submit.py

@@ -45,9 +45,9 @@ import numpy.typing as npt
 import torch
 from PIL import Image
 
-from tilework.imaging.models import MODELS, weight_files
-from tilework.imaging.torchnet import NcnnModule, load_module
-from tilework.imaging.torchsr import TorchNetwork
+from tilework.superres.catalog import MODELS, weight_files
+from tilework.superres.torchgraph import NcnnModule, load_module
+from tilework.superres.torchnetwork import TorchNetwork
 
 Pixels = npt.NDArray[np.uint8]
 

@@ -46,7 +46,7 @@ from tilework.core.formats import OutputFormat
 from tilework.imaging.decode import srgb8
 from tilework.imaging.encode import save
 from tilework.imaging.recolour import palette_lut, recolour, tone_sample, tones
-from tilework.ops.palette.operation import rgb
+from tilework.ops.palette.params import rgb
 
 SIDE = 4096
 QUALITY = 80
@@ -73,7 +73,7 @@ BASELINE = """
     from tilework.imaging.encode import save
     from tilework.imaging.recolour import palette_lut, recolour, tone_sample, tones
     from tilework.objects.factory import open_object_store
-    from tilework.ops.palette.operation import rgb
+    from tilework.ops.palette.params import rgb
 
     palettes, source, scratch = {palettes!r}, {source!r}, Path({scratch!r})
     store = open_object_store(Settings(home=scratch, **{storage!r}))

@@ -1,4 +1,4 @@
-"""Queue throughput on SQLite and PostgreSQL, beside pgqueuer on the same PostgreSQL.
+"""SqlQueue throughput on SQLite and PostgreSQL, beside pgqueuer on the same PostgreSQL.
 
 Run by hand: ``.venv/bin/python bench/taskqueue.py``. Everything runs on this machine: the
 PostgreSQL server on 127.0.0.1:5432 (or ``TILEWORK_TEST_POSTGRES``), fresh databases created
@@ -41,9 +41,9 @@ from tilework.core.jobs import JobStatus, NewJob
 from tilework.core.settings import Settings
 from tilework.ops.noop import MAX_TASKS
 from tilework.ops.registry import Registry
+from tilework.queue.sql import SqlQueue
 from tilework.store.database import Database
 from tilework.store.migrate import migrate
-from tilework.store.queue import Queue
 from tilework.store.schema import jobs
 from tilework.wiring import queue_policy
 
@@ -68,7 +68,7 @@ def wait_until_done(database: Database, expected: int, timeout: float = 600) -> 
     raise RuntimeError(f"only {count_done(database)} of {expected} jobs finished")
 
 
-def warm_up(queue: Queue, database: Database) -> None:
+def warm_up(queue: SqlQueue, database: Database) -> None:
     """One job through the workers first: they are up, their task processes imported."""
     queue.create_job(NewJob("noop", {"tasks": 4}, {}, ["stage1"]))
     wait_until_done(database, 1, timeout=START_SECONDS)
@@ -80,7 +80,7 @@ def drain(url: str, scratch: Path, tasks: int, workers: int) -> float:
     settings = Settings(home=home, database_url=url, max_queued=tasks + 1)
     database = Database(url)
     migrate(database)
-    queue = Queue(database, Registry.load(settings), queue_policy(settings))
+    queue = SqlQueue(database, Registry.load(settings), queue_policy(settings))
     env = tilework_env(home, database_url=url, log_level="warning", max_queued=tasks + 1)
     worker = WorkerProcess(env, scratch / "drain-worker.log", workers=workers)
     try:

@@ -18,8 +18,8 @@ from tilework.core.settings import Settings
 from tilework.objects.factory import open_object_store
 from tilework.objects.store import ObjectStore
 from tilework.ops.registry import Registry
+from tilework.queue.sql import SqlQueue
 from tilework.store.database import Database
-from tilework.store.queue import Queue
 from tilework.wiring import queue_policy
 
 
@@ -70,8 +70,8 @@ def registry(settings: Settings) -> Registry:
 
 
 @pytest.fixture
-def queue(database: Database, registry: Registry, settings: Settings) -> Queue:
-    return Queue(database, registry, queue_policy(settings))
+def queue(database: Database, registry: Registry, settings: Settings) -> SqlQueue:
+    return SqlQueue(database, registry, queue_policy(settings))
 
 
 @pytest.fixture

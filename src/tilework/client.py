@@ -88,9 +88,14 @@ class Client:
         url: str | None = None,
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        webhook: dict[str, Any] | None = None,
     ) -> JobBody:
+        """Submit a job; ``webhook`` is ``{"url", "events"?, "format"?}``, as ``POST /v1/jobs``
+        takes it."""
         source = {"key": key} if key is not None else {"url": url}
         body: dict[str, Any] = {"operation": operation, "input": source, "params": params or {}}
+        if webhook is not None:
+            body["webhook"] = webhook
         if idempotency_key:
             body["idempotency_key"] = idempotency_key
         return self._call("POST", "/v1/jobs", json=body)

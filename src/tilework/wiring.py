@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from tilework.api.deliveries import delivery_renderer
 from tilework.core.keys import DEFAULT_TENANT
 from tilework.core.settings import ADMIN_KEY_FILE, Settings
-from tilework.imaging.devices import model_devices
 from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
+from tilework.queue import QueuePolicy
+from tilework.queue.sql import SqlQueue
+from tilework.service.access import Authenticator
+from tilework.service.limits import RateLimiter
+from tilework.service.services import Services
+from tilework.service.submitter import Submitter
 from tilework.store.database import Database
 from tilework.store.deliveries import Deliveries
 from tilework.store.events import EventLog
 from tilework.store.keys import ApiKeys
 from tilework.store.notify import Polling, task_signal
-from tilework.store.queue import Queue, QueuePolicy
-from tilework.worker.models import ModelProcesses
+from tilework.store.secrets import webhook_secrets
+from tilework.superres.devices import model_devices
+from tilework.superres.processes import ModelProcesses
+from tilework.webhooks.deliverer import Deliverer
 from tilework.worker.pool import WorkerPool
-
-if TYPE_CHECKING:
-    from tilework.api.state import ApiState
 
 
 def queue_policy(settings: Settings) -> QueuePolicy:
@@ -33,19 +37,14 @@ def queue_policy(settings: Settings) -> QueuePolicy:
     )
 
 
-def build_api_state(settings: Settings) -> ApiState:
-    # Imported here so that worker processes, which import this module too, never load FastAPI.
-    from tilework.api.auth import Authenticator
-    from tilework.api.limits import RateLimiter
-    from tilework.api.state import ApiState
-    from tilework.api.submitter import Submitter
-
+def build_services(settings: Settings) -> Services:
+    """What an API process holds: its own database connections, queue, objects and services."""
     database = Database(settings.resolved_database_url)
     registry = Registry.load(settings)
-    queue = Queue(database, registry, queue_policy(settings))
+    queue = SqlQueue(database, registry, queue_policy(settings))
     objects = open_object_store(settings)
     keys = ApiKeys(database)
-    return ApiState(
+    return Services(
         settings,
         database,
         queue,
@@ -56,14 +55,14 @@ def build_api_state(settings: Settings) -> ApiState:
         Deliveries(database),
         keys,
         Authenticator(keys),
-        RateLimiter(),
+        RateLimiter(settings.rate_limit_per_minute),
     )
 
 
 def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
     """``count`` worker loops sharing one queue, with connections of their own (not the API's)."""
     database = Database(settings.resolved_database_url)
-    queue = Queue(database, Registry.load(settings), queue_policy(settings))
+    queue = SqlQueue(database, Registry.load(settings), queue_policy(settings))
     # A serving process without workers has nobody to wake: no listening connection.
     signal = (
         task_signal(settings.resolved_database_url, settings.database_listen_url)
@@ -73,7 +72,21 @@ def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
     # Model processes only where there are task processes to serve.
     devices = model_devices(settings.device) if count else []
     models = ModelProcesses(devices, required=settings.device != "auto")
-    return WorkerPool(settings, queue, signal, count, models)
+    # Every host that works sends webhooks too, claimed with the same leases as tasks.
+    duties = [build_deliverer(settings, database)] if count else []
+    return WorkerPool(settings, queue, signal, count, models, duties)
+
+
+def build_deliverer(settings: Settings, database: Database) -> Deliverer:
+    """The webhook sender, rendering bodies in the API's wire formats."""
+    events = EventLog(database)
+    return Deliverer(
+        settings,
+        Deliveries(database),
+        events,
+        delivery_renderer(settings, open_object_store(settings), events),
+        lambda tenant: webhook_secrets(settings, database, tenant),
+    )
 
 
 def ensure_admin_key(settings: Settings, keys: ApiKeys) -> Path | None:

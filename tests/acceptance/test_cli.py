@@ -21,8 +21,8 @@ from tilework.client import ApiError, Client
 from tilework.core.jobs import JobStatus
 from tilework.core.settings import Settings
 from tilework.ops.registry import Registry
+from tilework.queue.sql import SqlQueue
 from tilework.store.database import Database
-from tilework.store.queue import Queue
 from tilework.wiring import queue_policy
 
 
@@ -190,7 +190,7 @@ def test_a_burst_worker_works_through_the_queue_and_exits(
 ) -> None:
     with fresh_database("sqlite", tmp_path / "db") as url:
         database = Database(url)
-        queue = Queue(database, Registry.load(settings), queue_policy(settings))
+        queue = SqlQueue(database, Registry.load(settings), queue_policy(settings))
         ids = [submit(queue, "noop", tasks=3, stages=2) for _ in range(3)]
         burst = subprocess.run(
             [sys.executable, "-m", "tilework", "worker", "--workers", "2", "--burst"],

@@ -9,9 +9,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pyvips
+from standardwebhooks import Webhook
 
 from tests.support import images
 from tests.support.databases import fresh_database
+from tests.support.loopback import LOOPBACK
+from tests.support.receiver import receiving
 from tests.support.s3 import S3Server
 from tests.support.server import ServerProcess, WorkerProcess, tilework_env
 from tilework.objects.uploads import SLOTS_DIR
@@ -30,27 +33,32 @@ def files_under(home: Path) -> list[str]:
 
 
 def test_a_tiled_upscale_across_three_worker_hosts(s3_server: S3Server, tmp_path: Path) -> None:
+    """The API host runs no workers: the tiles, and the job's webhook, are the worker hosts'."""
     bucket = s3_server.new_bucket()
     storage = s3_server.settings(bucket, prefix="tilework")
-    with fresh_database("postgresql", tmp_path) as url:
-        api = ServerProcess(
-            tmp_path / "api", workers=0, lease_seconds=5, database_url=url, **storage
-        ).start()
+    # The receiver is on loopback.
+    common = {"lease_seconds": 5, "fetch_allow_hosts": LOOPBACK, **storage}
+    with fresh_database("postgresql", tmp_path) as url, receiving() as receiver:
+        api = ServerProcess(tmp_path / "api", workers=0, database_url=url, **common).start()
         homes = [tmp_path / f"worker-{n}" for n in range(3)]
         workers = [
             WorkerProcess(
-                tilework_env(home, database_url=url, lease_seconds=5, **storage),
-                tmp_path / f"worker-{n}.log",
+                tilework_env(home, database_url=url, **common), tmp_path / f"worker-{n}.log"
             )
             for n, home in enumerate(homes)
         ]
         try:
             with api.client() as client:
+                secret = client._http.get("/v1/webhooks/default/secret").json()["key"]
                 key = client.upload(images.natural_photo(tmp_path / "p.png", 128, 96))["key"]
                 job = client.submit(
-                    "upscale", key=key, params={"scale": 4, "tile": 32, "overlap": 8}
+                    "upscale",
+                    key=key,
+                    params={"scale": 4, "tile": 32, "overlap": 8},
+                    webhook={"url": f"{receiver.url}/hook", "events": ["succeeded"]},
                 )
                 done = client.wait(job["id"], timeout=240)
+                (hook,) = receiver.wait_for(1)
             with psycopg.connect(url) as db:
                 tiles_by_holder = db.execute(
                     "SELECT worker_id, count(*) FROM tasks"
@@ -65,6 +73,8 @@ def test_a_tiled_upscale_across_three_worker_hosts(s3_server: S3Server, tmp_path
     assert done["status"] == "succeeded", (done, logs)
     assert sum(count for _, count in tiles_by_holder) == 12  # 128×96 in 32 px tiles
     assert len(tiles_by_holder) >= 2, f"the tiles did not spread across hosts: {tiles_by_holder}"
+    delivered = Webhook(secret).verify(hook.body, hook.headers)
+    assert delivered["type"] == "job.succeeded" and delivered["data"]["id"] == job["id"]
 
     [output] = done["outputs"]
     assert f"/{bucket}/tilework/tenants/default/jobs/{job['id']}/" in output["url"]

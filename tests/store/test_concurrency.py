@@ -12,8 +12,8 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobStatus, NewJob, TaskStatus
 from tilework.core.settings import Settings
 from tilework.ops.registry import Registry
+from tilework.queue.sql import SqlQueue
 from tilework.store.database import Database
-from tilework.store.queue import Queue
 from tilework.wiring import queue_policy
 
 WORKERS = 4
@@ -25,7 +25,7 @@ FAILURE_RATE = 0.2
 def work(settings: Settings, database_url: str, log_path: Path, seed: int) -> None:
     """A worker process: claim small batches, record each execution, fail some attempts."""
     rng = random.Random(seed)
-    queue = Queue(Database(database_url), Registry.load(settings), queue_policy(settings))
+    queue = SqlQueue(Database(database_url), Registry.load(settings), queue_policy(settings))
     worker = f"w{seed}:{os.getpid()}"
     idle = 0
     with log_path.open("a") as log:
@@ -45,7 +45,7 @@ def work(settings: Settings, database_url: str, log_path: Path, seed: int) -> No
 
 
 def test_concurrent_workers_run_each_attempt_once_and_fan_in_once(
-    settings: Settings, queue: Queue, tmp_path: Path
+    settings: Settings, queue: SqlQueue, tmp_path: Path
 ) -> None:
     settings = settings.model_copy(update={"retry_base_seconds": 0.0, "retry_max_seconds": 0.0})
     new = NewJob(

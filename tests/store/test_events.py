@@ -11,15 +11,17 @@ import pytest
 from tests.support.jobs import LEASE, WORKER, noop_job
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import EventType, JobStatus, TaskStatus
+from tilework.queue.sql import SqlQueue
 from tilework.store import events as event_log
 from tilework.store.database import Database
 from tilework.store.deliveries import Deliveries, DeliveryStatus
 from tilework.store.events import EventLog
-from tilework.store.queue import Queue
+
+SENDER = "test-sender"
 
 
 def test_each_change_of_state_is_logged_with_the_job_as_it_was(
-    queue: Queue, database: Database, monkeypatch: pytest.MonkeyPatch
+    queue: SqlQueue, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # However slow the machine, no progress event comes between these changes of state.
     monkeypatch.setattr(event_log, "PROGRESS_INTERVAL_SECONDS", 3600.0)
@@ -36,7 +38,7 @@ def test_each_change_of_state_is_logged_with_the_job_as_it_was(
 
 
 def test_progress_is_logged_at_most_once_an_interval(
-    queue: Queue, database: Database, monkeypatch: pytest.MonkeyPatch
+    queue: SqlQueue, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A whole second rather than the production 0.5 s: slow statements on a loaded machine
     # must not carry a completion across the window.
@@ -51,7 +53,7 @@ def test_progress_is_logged_at_most_once_an_interval(
     assert types == [EventType.STARTED, EventType.PROGRESS]
 
 
-def test_failure_and_cancel_end_the_log(queue: Queue, database: Database) -> None:
+def test_failure_and_cancel_end_the_log(queue: SqlQueue, database: Database) -> None:
     failing, _ = queue.create_job(noop_job())
     (item,) = queue.claim(WORKER, 1, LEASE)
     queue.fail(item.task.id, WORKER, TileworkError(ErrorCode.CORRUPT_IMAGE, "bad"))
@@ -63,7 +65,9 @@ def test_failure_and_cancel_end_the_log(queue: Queue, database: Database) -> Non
     assert [e.type for e in log.after(canceled.id)] == [EventType.CANCELED]
 
 
-def test_a_webhook_gets_a_delivery_per_subscribed_event(queue: Queue, database: Database) -> None:
+def test_a_webhook_gets_a_delivery_per_subscribed_event(
+    queue: SqlQueue, database: Database
+) -> None:
     new = noop_job()
     hook = {"url": "http://127.0.0.1:9/hook", "events": ["succeeded"], "format": "tilework"}
     job, _ = queue.create_job(replace(new, webhook=hook))
@@ -72,10 +76,10 @@ def test_a_webhook_gets_a_delivery_per_subscribed_event(queue: Queue, database: 
     deliveries = Deliveries(database)
     (only,) = deliveries.for_job(job.id)
     assert only.event == "succeeded" and only.status is DeliveryStatus.PENDING
-    (claimed,) = deliveries.claim(10, 60)
-    assert claimed.id == only.id and deliveries.claim(10, 60) == []  # leased
+    (claimed,) = deliveries.claim(SENDER, 10, 60)
+    assert claimed.id == only.id and deliveries.claim(SENDER, 10, 60) == []  # leased
     deliveries.disable_endpoint(hook["url"], "answered 410 Gone")
-    deliveries.settle(only.id, {"attempt": 1}, DeliveryStatus.DISABLED)
+    assert deliveries.settle(only.id, SENDER, {"attempt": 1}, DeliveryStatus.DISABLED)
     again, _ = queue.create_job(replace(new, webhook=hook))
     (item,) = queue.claim(WORKER, 1, LEASE)
     queue.complete(item.task.id, WORKER, {"n": 0}, {})
@@ -83,7 +87,26 @@ def test_a_webhook_gets_a_delivery_per_subscribed_event(queue: Queue, database: 
     assert skipped.status is DeliveryStatus.DISABLED and skipped.attempts == 0
 
 
-def test_a_deferred_task_keeps_its_state_and_its_attempt(queue: Queue) -> None:
+def test_a_sender_whose_lease_lapsed_cannot_settle_the_delivery_another_took(
+    queue: SqlQueue, database: Database
+) -> None:
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["succeeded"], "format": "tilework"}
+    job, _ = queue.create_job(replace(noop_job(), webhook=hook))
+    (item,) = queue.claim(WORKER, 1, LEASE)
+    queue.complete(item.task.id, WORKER, {"n": 0}, {})
+    deliveries = Deliveries(database)
+    (first,) = deliveries.claim("sender-a", 10, 0.05)  # a lease that lapses at once
+    time.sleep(0.1)
+    (second,) = deliveries.claim("sender-b", 10, 60)  # due again: its sender stopped
+    assert second.id == first.id
+    assert not deliveries.settle(first.id, "sender-a", {"attempt": 1}, DeliveryStatus.DELIVERED)
+    assert deliveries.settle(second.id, "sender-b", {"attempt": 1}, DeliveryStatus.DELIVERED)
+    (settled,) = deliveries.for_job(job.id)
+    assert settled.status is DeliveryStatus.DELIVERED and settled.attempts == 1
+    assert settled.log == [{"attempt": 1}]
+
+
+def test_a_deferred_task_keeps_its_state_and_its_attempt(queue: SqlQueue) -> None:
     job, _ = queue.create_job(noop_job())
     (item,) = queue.claim(WORKER, 1, LEASE)
     assert queue.defer(item.task.id, WORKER, {"prediction": "p1"}, 60, {"submit": 0.5})
@@ -95,7 +118,7 @@ def test_a_deferred_task_keeps_its_state_and_its_attempt(queue: Queue) -> None:
     assert queue.get_job(job.id).timings == {"submit": 0.5}  # type: ignore[union-attr]
 
 
-def test_a_wake_during_the_run_makes_the_deferral_due_at_once(queue: Queue) -> None:
+def test_a_wake_during_the_run_makes_the_deferral_due_at_once(queue: SqlQueue) -> None:
     queue.create_job(noop_job())
     (item,) = queue.claim(WORKER, 1, LEASE)
     time.sleep(0.01)
@@ -105,7 +128,7 @@ def test_a_wake_during_the_run_makes_the_deferral_due_at_once(queue: Queue) -> N
     assert again.task.id == item.task.id
 
 
-def test_a_canceled_task_is_not_deferred_back_to_life(queue: Queue) -> None:
+def test_a_canceled_task_is_not_deferred_back_to_life(queue: SqlQueue) -> None:
     job, _ = queue.create_job(noop_job())
     (item,) = queue.claim(WORKER, 1, LEASE)
     queue.cancel_job(job.id)

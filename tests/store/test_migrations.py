@@ -6,7 +6,10 @@ Every other test starts from a copy of a template migrated once per session
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +92,36 @@ def test_step_by_step_migration_equals_a_schema_created_from_scratch(
         finally:
             stepped.dispose()
             created.dispose()
+
+
+HOSTS = 4
+MIGRATION_SECONDS = 60
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hosts_starting_at_once_migrate_once(backend: str, tmp_path: Path) -> None:
+    """Several hosts pointed at one empty database migrate together: one upgrades, the others
+    wait for its lock and find the schema current (without the lock, PostgreSQL's concurrent
+    CREATE TABLEs collide and hosts fail to start)."""
+    with empty_database(backend, tmp_path) as url:
+        hosts = [Database(url) for _ in range(HOSTS)]
+        start = threading.Barrier(HOSTS)
+
+        def start_host(database: Database) -> tuple[str | None, str | None]:
+            start.wait()
+            return migrate(database)
+
+        pool = ThreadPoolExecutor(HOSTS)
+        try:
+            # Bounded: hosts without the lock block on each other's DDL rather than fail.
+            futures = [pool.submit(start_host, database) for database in hosts]
+            outcomes = [future.result(timeout=MIGRATION_SECONDS) for future in futures]
+            head = ScriptDirectory.from_config(alembic_config(hosts[0])).get_current_head()
+            assert Counter(outcomes) == {(None, head): 1, (head, head): HOSTS - 1}
+            with hosts[0].read() as connection:
+                diff = compare_metadata(MigrationContext.configure(connection), metadata)
+            assert diff == []
+        finally:
+            pool.shutdown(wait=False)
+            for database in hosts:
+                database.dispose()

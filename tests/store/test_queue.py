@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from tests.support.jobs import LEASE, WORKER, noop_job
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import (
+    TASK_FORMAT,
     Finished,
     JobRecord,
     JobStatus,
@@ -18,10 +20,12 @@ from tilework.core.jobs import (
     TaskRecord,
     TaskStatus,
 )
-from tilework.store.queue import Queue, QueuePolicy
+from tilework.queue import QueuePolicy
+from tilework.queue.sql import SqlQueue
+from tilework.store.schema import tasks
 
 
-def drain(queue: Queue, worker: str = WORKER) -> int:
+def drain(queue: SqlQueue, worker: str = WORKER) -> int:
     """Claim and complete until nothing is due; returns how many tasks ran."""
     ran = 0
     while claimed := queue.claim(worker, 10, LEASE):
@@ -33,7 +37,7 @@ def drain(queue: Queue, worker: str = WORKER) -> int:
     return ran
 
 
-def test_a_job_fans_out_and_in_through_its_stages(queue: Queue) -> None:
+def test_a_job_fans_out_and_in_through_its_stages(queue: SqlQueue) -> None:
     job, created = queue.create_job(noop_job(tasks=3, stages=2))
     assert created and job.status is JobStatus.QUEUED
     assert (job.stage, job.stage_tasks, job.stage_remaining) == (0, 3, 3)
@@ -52,7 +56,7 @@ def test_a_job_fans_out_and_in_through_its_stages(queue: Queue) -> None:
     assert done.completed_at is not None and done.started_at is not None
 
 
-def test_an_idempotency_key_returns_the_same_job_or_conflicts(queue: Queue) -> None:
+def test_an_idempotency_key_returns_the_same_job_or_conflicts(queue: SqlQueue) -> None:
     job, created = queue.create_job(noop_job(key="k1", digest="a"))
     again, created_again = queue.create_job(noop_job(key="k1", digest="a"))
     assert created and not created_again and again.id == job.id
@@ -62,8 +66,8 @@ def test_an_idempotency_key_returns_the_same_job_or_conflicts(queue: Queue) -> N
     assert len(queue.job_tasks(job.id)) == 1
 
 
-def test_submits_past_max_queued_are_refused(queue: Queue) -> None:
-    small = Queue(queue.db, queue.planner, QueuePolicy(max_queued=5))
+def test_submits_past_max_queued_are_refused(queue: SqlQueue) -> None:
+    small = SqlQueue(queue.db, queue.planner, QueuePolicy(max_queued=5))
     small.create_job(noop_job(tasks=5))
     with pytest.raises(TileworkError) as caught:
         small.create_job(noop_job())
@@ -72,8 +76,8 @@ def test_submits_past_max_queued_are_refused(queue: Queue) -> None:
     small.create_job(noop_job())
 
 
-def test_a_batch_is_one_commit_with_an_outcome_per_job(queue: Queue) -> None:
-    small = Queue(queue.db, queue.planner, QueuePolicy(max_queued=4))
+def test_a_batch_is_one_commit_with_an_outcome_per_job(queue: SqlQueue) -> None:
+    small = SqlQueue(queue.db, queue.planner, QueuePolicy(max_queued=4))
     outcomes = small.create_jobs(
         [
             noop_job(tasks=2, key="a", digest="1"),
@@ -114,8 +118,8 @@ class ShapedPlanner:
         return None
 
 
-def test_a_batch_writes_rare_shapes_the_general_way(queue: Queue) -> None:
-    shaped = Queue(queue.db, ShapedPlanner(), queue.policy)
+def test_a_batch_writes_rare_shapes_the_general_way(queue: SqlQueue) -> None:
+    shaped = SqlQueue(queue.db, ShapedPlanner(), queue.policy)
 
     def job(shape: str) -> NewJob:
         return NewJob("shaped", {"shape": shape}, {}, ["one", "two"], request_hash=shape)
@@ -131,9 +135,9 @@ def test_a_batch_writes_rare_shapes_the_general_way(queue: Queue) -> None:
         assert shaped.get_job(made.id) == made
 
 
-def test_failures_retry_after_a_delay_then_fail_the_job_with_the_code(queue: Queue) -> None:
+def test_failures_retry_after_a_delay_then_fail_the_job_with_the_code(queue: SqlQueue) -> None:
     # Backoffs long enough (0.1–0.4 s) that the next claim surely comes before they end.
-    queue = Queue(queue.db, queue.planner, QueuePolicy(retry_base_seconds=0.2))
+    queue = SqlQueue(queue.db, queue.planner, QueuePolicy(retry_base_seconds=0.2))
     job, _ = queue.create_job(noop_job())
     error = TileworkError(ErrorCode.DOWNLOAD_FAILED, "source answered 503")
     for attempt in (1, 2):
@@ -155,7 +159,7 @@ def test_failures_retry_after_a_delay_then_fail_the_job_with_the_code(queue: Que
     )
 
 
-def test_permanent_errors_fail_at_once_and_cancel_sibling_tasks(queue: Queue) -> None:
+def test_permanent_errors_fail_at_once_and_cancel_sibling_tasks(queue: SqlQueue) -> None:
     job, _ = queue.create_job(noop_job(tasks=3))
     first, second, third = queue.claim(WORKER, 3, LEASE)
     queue.fail(first.task.id, WORKER, TileworkError(ErrorCode.CORRUPT_IMAGE, "bad bytes"))
@@ -168,7 +172,7 @@ def test_permanent_errors_fail_at_once_and_cancel_sibling_tasks(queue: Queue) ->
     assert {t.status for t in queue.job_tasks(job.id)} == {TaskStatus.FAILED, TaskStatus.CANCELED}
 
 
-def test_cancel_drops_queued_tasks_and_abandons_running_ones(queue: Queue) -> None:
+def test_cancel_drops_queued_tasks_and_abandons_running_ones(queue: SqlQueue) -> None:
     job, _ = queue.create_job(noop_job(tasks=2))
     [running] = queue.claim(WORKER, 1, LEASE)
     canceled = queue.cancel_job(job.id)
@@ -181,7 +185,7 @@ def test_cancel_drops_queued_tasks_and_abandons_running_ones(queue: Queue) -> No
     assert queue.cancel_job("missing") is None
 
 
-def test_a_lost_worker_s_task_is_claimed_again_after_its_lease(queue: Queue) -> None:
+def test_a_lost_worker_s_task_is_claimed_again_after_its_lease(queue: SqlQueue) -> None:
     job, _ = queue.create_job(noop_job())
     [lost] = queue.claim("dead:1", 1, 0.05)
     assert queue.claim(WORKER, 1, LEASE) == []
@@ -194,7 +198,7 @@ def test_a_lost_worker_s_task_is_claimed_again_after_its_lease(queue: Queue) -> 
     assert queue.get_job(job.id).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
 
 
-def test_a_task_that_keeps_losing_its_worker_fails_with_timeout(queue: Queue) -> None:
+def test_a_task_that_keeps_losing_its_worker_fails_with_timeout(queue: SqlQueue) -> None:
     job, _ = queue.create_job(noop_job())
     for _ in range(3):
         queue.claim("dead:1", 1, 0.01)
@@ -205,7 +209,7 @@ def test_a_task_that_keeps_losing_its_worker_fails_with_timeout(queue: Queue) ->
     assert failed.error_code == "timeout" and "stopped responding" in (failed.error_message or "")
 
 
-def test_release_returns_a_task_without_spending_an_attempt(queue: Queue) -> None:
+def test_release_returns_a_task_without_spending_an_attempt(queue: SqlQueue) -> None:
     queue.create_job(noop_job())
     [held] = queue.claim(WORKER, 1, LEASE)
     assert queue.release([held.task.id], WORKER)
@@ -213,7 +217,7 @@ def test_release_returns_a_task_without_spending_an_attempt(queue: Queue) -> Non
     assert again.task.attempts == 1
 
 
-def test_heartbeats_extend_the_lease(queue: Queue) -> None:
+def test_heartbeats_extend_the_lease(queue: SqlQueue) -> None:
     queue.create_job(noop_job())
     [held] = queue.claim(WORKER, 1, 0.2)
     for _ in range(4):
@@ -222,7 +226,7 @@ def test_heartbeats_extend_the_lease(queue: Queue) -> None:
     assert queue.recover_expired() == 0
 
 
-def test_jobs_list_newest_first_with_filters_and_cursor(queue: Queue) -> None:
+def test_jobs_list_newest_first_with_filters_and_cursor(queue: SqlQueue) -> None:
     made = [queue.create_job(noop_job())[0].id for _ in range(5)]
     done, _ = queue.create_job(noop_job())
     drain(queue)
@@ -233,3 +237,37 @@ def test_jobs_list_newest_first_with_filters_and_cursor(queue: Queue) -> None:
     assert queue.list_jobs(status=JobStatus.QUEUED) == []
     assert len(queue.list_jobs(operation="noop", status=JobStatus.SUCCEEDED)) == 6
     assert queue.list_jobs(operation="resize") == []
+
+
+def test_a_task_written_in_a_newer_format_waits_for_a_host_that_reads_it(
+    queue: SqlQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """During a rolling upgrade an older host leaves a newer host's tasks queued: not claimed,
+    not failed, not counted as work it waits for."""
+    from tilework.queue.sql import claims
+
+    newer = TASK_FORMAT + 1
+    job, _ = queue.create_job(noop_job(tasks=2))
+    with queue.db.write() as conn:
+        conn.execute(tasks.update().where(tasks.c.job_id == job.id).values(version=newer))
+    assert queue.claim(WORKER, 10, LEASE) == []
+    assert not queue.has_work(within_seconds=0)
+    assert queue.recover_expired() == 0
+    waiting = queue.get_job(job.id)
+    assert waiting is not None and waiting.status is JobStatus.QUEUED
+    assert {t.status for t in queue.job_tasks(job.id)} == {TaskStatus.QUEUED}
+    monkeypatch.setattr(claims, "TASK_FORMAT", newer)  # a host of the newer version
+    assert queue.has_work(within_seconds=0)
+    assert drain(queue) == 2
+    done = queue.get_job(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+
+
+def test_new_tasks_are_written_in_this_hosts_format(queue: SqlQueue) -> None:
+    job, _ = queue.create_job(noop_job(tasks=2, stages=2))
+    drain(queue)
+    with queue.db.read() as conn:
+        versions = conn.execute(
+            sa.select(tasks.c.version).where(tasks.c.job_id == job.id)
+        ).scalars()
+        assert sorted(versions) == [TASK_FORMAT] * 4

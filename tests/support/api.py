@@ -2,9 +2,10 @@
 (``tests/support/asgi.py``: requests and live streams, no socket, no uvicorn), on a real SQLite
 database cloned from the session's template and a local object directory.
 
-Its lifespan runs, so the webhook sender and the submit thread are the server's own. No worker
-runs unless the test asks for one: ``work()`` runs the queue dry in this thread, ``working()``
-keeps a worker on a thread while a request waits (``tests/support/workers.py``).
+Its lifespan runs, so the submit thread is the server's own; beside it runs the webhook sender a
+worker host would run (``wiring.build_deliverer``). No worker runs unless the test asks for one:
+``work()`` runs the queue dry in this thread, ``working()`` keeps a worker on a thread while a
+request waits (``tests/support/workers.py``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import httpx
 from tests.support.asgi import AppTransport
 from tests.support.workers import work_until_idle, working
 from tilework.api.app import create_app
-from tilework.api.state import ApiState
 from tilework.client import Client
 from tilework.core.settings import Settings
-from tilework.wiring import build_api_state, ensure_admin_key
+from tilework.service.services import Services
+from tilework.wiring import build_deliverer, build_services, ensure_admin_key
 from tilework.worker.executor import TaskExecutor
 from tilework.worker.loop import Worker
 
@@ -32,12 +33,14 @@ BASE_URL = "http://testserver"
 class InProcessApi:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings.model_copy(update={"public_url": BASE_URL})
-        self.state: ApiState = build_api_state(self.settings)
-        key_file = ensure_admin_key(self.settings, self.state.keys)
+        self.services: Services = build_services(self.settings)
+        key_file = ensure_admin_key(self.settings, self.services.keys)
         assert key_file is not None
         self.admin_key = key_file.read_text().strip()
-        self.app = create_app(self.state)
-        self._transport = AppTransport(self.app)  # its lifespan: the webhook sender starts
+        self.app = create_app(self.services)
+        self._transport = AppTransport(self.app)  # its lifespan runs
+        self.deliverer = build_deliverer(self.settings, self.services.database)
+        self.deliverer.start()
         self.http = httpx.Client(
             transport=self.transport,
             base_url=BASE_URL,
@@ -67,16 +70,17 @@ class InProcessApi:
     def work(self, executor: TaskExecutor | None = None) -> None:
         """Run every task there is to run until nothing is running or due: in this thread, or
         through ``executor`` (``Executor(settings)`` runs them in a real task process)."""
-        work_until_idle(self.settings, self.state.queue, executor)
+        work_until_idle(self.settings, self.services.queue, executor)
 
     def working(self, executor: TaskExecutor | None = None) -> AbstractContextManager[Worker]:
         """A worker on a thread for the duration of a ``with`` block."""
-        return working(self.settings, self.state.queue, executor)
+        return working(self.settings, self.services.queue, executor)
 
     def close(self) -> None:
         self.http.close()
         self._transport.close()
-        self.state.database.dispose()
+        self.deliverer.stop()
+        self.services.database.dispose()
 
 
 class _Shared(httpx.BaseTransport):

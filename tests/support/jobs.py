@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tilework.core.jobs import NewJob
-from tilework.store.queue import Queue
+from tilework.queue.sql import SqlQueue
 
 WORKER = "host:1"
 LEASE = 30.0
@@ -22,7 +22,7 @@ def noop_job(tasks: int = 1, stages: int = 1, key: str | None = None, digest: st
     )
 
 
-def submit(queue: Queue, operation: str, **params: Any) -> str:
+def submit(queue: SqlQueue, operation: str, **params: Any) -> str:
     """A job of ``operation`` straight into the queue (its params unchecked), by id."""
     new = NewJob(operation, params, {"key": "uploads/none"}, [operation])
     return queue.create_job(new)[0].id

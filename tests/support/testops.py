@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
-from tilework.objects.keys import job_output_key
+from tilework.objects.paths import job_output_key
 from tilework.ops.base import Operation, SingleTaskOperation, TaskContext
 from tilework.ops.upscale.operation import Upscale
 from tilework.ops.upscale.params import UpscaleParams

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from tilework.core.jobs import ClaimedTask, JobRecord
 from tilework.core.settings import Settings
-from tilework.store.queue import Queue
+from tilework.queue.sql import SqlQueue
 from tilework.worker.executor import TaskExecutor
 from tilework.worker.loop import Worker
 from tilework.worker.reply import Reply
@@ -57,14 +57,16 @@ class InlineExecutor:
         self.kill()
 
 
-def work_until_idle(settings: Settings, queue: Queue, executor: TaskExecutor | None = None) -> None:
+def work_until_idle(
+    settings: Settings, queue: SqlQueue, executor: TaskExecutor | None = None
+) -> None:
     """Run a worker until no task is running and none is due (``Worker.run(until_idle=True)``)."""
     Worker(settings, queue, executor or InlineExecutor(settings)).run(until_idle=True)
 
 
 @contextmanager
 def working(
-    settings: Settings, queue: Queue, executor: TaskExecutor | None = None
+    settings: Settings, queue: SqlQueue, executor: TaskExecutor | None = None
 ) -> Iterator[Worker]:
     """A worker running on a thread of this process until the block ends, then drained."""
     worker = Worker(settings, queue, executor or InlineExecutor(settings))
@@ -80,7 +82,7 @@ def working(
 
 
 def wait_for(
-    queue: Queue, job_id: str, check: Callable[[JobRecord], bool], timeout: float = 30
+    queue: SqlQueue, job_id: str, check: Callable[[JobRecord], bool], timeout: float = 30
 ) -> JobRecord:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -12,13 +12,13 @@ from tests.support.jobs import submit
 from tests.support.workers import work_until_idle
 from tilework.core.jobs import JobStatus, TaskStatus
 from tilework.core.settings import Settings
-from tilework.store.queue import Queue
+from tilework.queue.sql import SqlQueue
 from tilework.store.schema import tasks
 from tilework.worker.executor import Executor
 
 
 def test_a_burst_runs_every_stage_and_every_retry_then_returns(
-    settings: Settings, queue: Queue
+    settings: Settings, queue: SqlQueue
 ) -> None:
     staged = submit(queue, "noop", tasks=5, stages=3)
     flaky = submit(queue, "test_flaky", fail_attempts=2)  # retried after 0.01 s, then 0.02 s
@@ -31,7 +31,7 @@ def test_a_burst_runs_every_stage_and_every_retry_then_returns(
     assert not queue.has_work(within_seconds=3600)
 
 
-def test_a_burst_leaves_work_that_is_due_later(settings: Settings, queue: Queue) -> None:
+def test_a_burst_leaves_work_that_is_due_later(settings: Settings, queue: SqlQueue) -> None:
     now = submit(queue, "noop")
     later = submit(queue, "noop")
     with queue.db.write() as conn:
@@ -48,7 +48,7 @@ def test_a_burst_leaves_work_that_is_due_later(settings: Settings, queue: Queue)
 
 
 def test_a_burst_through_a_real_task_process_survives_its_crash(
-    settings: Settings, queue: Queue
+    settings: Settings, queue: SqlQueue
 ) -> None:
     job_id = submit(queue, "test_crash", crash_attempts=1)
     work_until_idle(settings, queue, Executor(settings))

@@ -20,9 +20,9 @@ from tests.support.workers import ended, wait_for, working
 from tilework.core.jobs import JobStatus, TaskStatus
 from tilework.core.settings import Settings
 from tilework.ops.registry import Registry
+from tilework.queue.sql import SqlQueue
 from tilework.store.database import Database
 from tilework.store.notify import PostgresListener
-from tilework.store.queue import Queue
 from tilework.store.schema import tasks
 from tilework.wiring import queue_policy
 from tilework.worker import loop
@@ -30,7 +30,9 @@ from tilework.worker.executor import Executor
 from tilework.worker.loop import Worker
 
 
-def test_quick_tasks_are_claimed_and_reported_in_batches(settings: Settings, queue: Queue) -> None:
+def test_quick_tasks_are_claimed_and_reported_in_batches(
+    settings: Settings, queue: SqlQueue
+) -> None:
     with working(settings, queue, Executor(settings)):
         job = wait_for(queue, submit(queue, "noop", tasks=400), ended, timeout=60)
     assert job.status is JobStatus.SUCCEEDED and job.tasks_done == 400
@@ -51,11 +53,11 @@ def test_quick_tasks_are_claimed_and_reported_in_batches(settings: Settings, que
 
 
 @contextmanager
-def postgres_queue(settings: Settings, tmp_path: Path) -> Iterator[Queue]:
+def postgres_queue(settings: Settings, tmp_path: Path) -> Iterator[SqlQueue]:
     with fresh_database("postgresql", tmp_path) as url:
         database = Database(url)
         try:
-            yield Queue(database, Registry.load(settings), queue_policy(settings))
+            yield SqlQueue(database, Registry.load(settings), queue_policy(settings))
         finally:
             database.dispose()
 
@@ -70,7 +72,7 @@ def listening_worker(settings: Settings, url: str) -> Iterator[Counter[str]]:
         statements[args[2].split()[0]] += 1
 
     event.listen(database.engine, "before_cursor_execute", count)
-    queue = Queue(database, Registry.load(settings), queue_policy(settings))
+    queue = SqlQueue(database, Registry.load(settings), queue_policy(settings))
     signal = PostgresListener(url)
     worker = Worker(settings, queue, Executor(settings), signal=signal)
     thread = threading.Thread(target=worker.run, daemon=True)

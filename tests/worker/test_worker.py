@@ -10,30 +10,32 @@ from tests.support.jobs import submit
 from tests.support.workers import ended, wait_for, working
 from tilework.core.jobs import JobStatus, TaskStatus
 from tilework.core.settings import Settings
-from tilework.store.queue import Queue
+from tilework.queue.sql import SqlQueue
 from tilework.worker.executor import Executor
 from tilework.worker.loop import Worker
 
 
-def running_worker(settings: Settings, queue: Queue) -> AbstractContextManager[Worker]:
+def running_worker(settings: Settings, queue: SqlQueue) -> AbstractContextManager[Worker]:
     """A worker on a thread with its real task process."""
     return working(settings, queue, Executor(settings))
 
 
-def test_a_crashing_task_is_retried_in_a_fresh_process(settings: Settings, queue: Queue) -> None:
+def test_a_crashing_task_is_retried_in_a_fresh_process(settings: Settings, queue: SqlQueue) -> None:
     with running_worker(settings, queue):
         job = wait_for(queue, submit(queue, "test_crash", crash_attempts=1), ended)
     assert job.status is JobStatus.SUCCEEDED and job.attempts == 2
 
 
-def test_a_task_that_always_crashes_fails_the_job(settings: Settings, queue: Queue) -> None:
+def test_a_task_that_always_crashes_fails_the_job(settings: Settings, queue: SqlQueue) -> None:
     with running_worker(settings, queue):
         job = wait_for(queue, submit(queue, "test_crash", crash_attempts=9), ended)
     assert job.status is JobStatus.FAILED and job.error_code == "pipeline_error"
     assert "SIGSEGV" in (job.error_message or "") and job.attempts == 3
 
 
-def test_an_error_is_retried_and_a_permanent_one_is_not(settings: Settings, queue: Queue) -> None:
+def test_an_error_is_retried_and_a_permanent_one_is_not(
+    settings: Settings, queue: SqlQueue
+) -> None:
     with running_worker(settings, queue):
         flaky = wait_for(queue, submit(queue, "test_flaky", fail_attempts=2), ended)
         permanent = wait_for(
@@ -44,9 +46,9 @@ def test_an_error_is_retried_and_a_permanent_one_is_not(settings: Settings, queu
     assert permanent.error_code == "corrupt_image"
 
 
-def test_a_task_past_its_timeout_is_killed(settings: Settings, queue: Queue) -> None:
+def test_a_task_past_its_timeout_is_killed(settings: Settings, queue: SqlQueue) -> None:
     settings = settings.model_copy(update={"task_timeout": 0.5, "max_attempts": 1})
-    queue = Queue(queue.db, queue.planner, queue.policy.__class__(max_attempts=1))
+    queue = SqlQueue(queue.db, queue.planner, queue.policy.__class__(max_attempts=1))
     started = time.monotonic()
     with running_worker(settings, queue):
         job = wait_for(queue, submit(queue, "test_sleep", seconds=30), ended)
@@ -55,7 +57,7 @@ def test_a_task_past_its_timeout_is_killed(settings: Settings, queue: Queue) -> 
 
 
 def test_a_task_past_its_cpu_time_is_killed_without_a_retry(
-    settings: Settings, queue: Queue
+    settings: Settings, queue: SqlQueue
 ) -> None:
     settings = settings.model_copy(update={"task_cpu_seconds": 1.0})
     with running_worker(settings, queue):
@@ -73,7 +75,7 @@ def test_a_task_past_its_cpu_time_is_killed_without_a_retry(
 
 
 def test_a_canceled_running_task_is_abandoned_at_the_next_heartbeat(
-    settings: Settings, queue: Queue
+    settings: Settings, queue: SqlQueue
 ) -> None:
     with running_worker(settings, queue):
         slow = submit(queue, "test_sleep", seconds=60)
@@ -87,7 +89,7 @@ def test_a_canceled_running_task_is_abandoned_at_the_next_heartbeat(
     assert queue.get_job(slow).status is JobStatus.CANCELED  # type: ignore[union-attr]
 
 
-def test_stop_lets_the_running_task_finish(settings: Settings, queue: Queue) -> None:
+def test_stop_lets_the_running_task_finish(settings: Settings, queue: SqlQueue) -> None:
     worker = Worker(settings, queue, Executor(settings))
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
@@ -99,7 +101,7 @@ def test_stop_lets_the_running_task_finish(settings: Settings, queue: Queue) -> 
     assert queue.get_job(job_id).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
 
 
-def test_a_drain_past_its_deadline_releases_the_task(settings: Settings, queue: Queue) -> None:
+def test_a_drain_past_its_deadline_releases_the_task(settings: Settings, queue: SqlQueue) -> None:
     settings = settings.model_copy(update={"drain_seconds": 0.3})
     worker = Worker(settings, queue, Executor(settings))
     thread = threading.Thread(target=worker.run, daemon=True)

@@ -8,10 +8,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from tilework.core.errors import ErrorCode, TileworkError
+from tilework.service.validation import invalid_fields
 
 log = structlog.get_logger("tilework.api")
 
@@ -39,21 +39,9 @@ def error_response(error: TileworkError) -> JSONResponse:
     return JSONResponse(body, status_code=error.http_status, headers=error_headers(error))
 
 
-def field_errors(
-    exc: ValidationError | RequestValidationError, prefix: tuple[str, ...] = ()
-) -> TileworkError:
-    """A validation failure naming each offending field, e.g. ``params.width``."""
-    errors = [
-        {
-            "field": ".".join(str(part) for part in (*prefix, *_location(error["loc"]))),
-            "message": error["msg"],
-        }
-        for error in exc.errors()
-    ]
-    fields = ", ".join(error["field"] or "body" for error in errors)
-    return TileworkError(
-        ErrorCode.VALIDATION_FAILED, f"invalid request: {fields}", {"errors": errors}
-    )
+def field_errors(exc: RequestValidationError) -> TileworkError:
+    """A request that failed validation, naming each offending field, e.g. ``webhook.url``."""
+    return invalid_fields({**error, "loc": _location(error["loc"])} for error in exc.errors())
 
 
 def _location(loc: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from tilework.api.state import ApiState, api_state
+from tilework.api.dependencies import AppServices
 from tilework.core.errors import ErrorCode, TileworkError
 
 router = APIRouter(tags=["health"])
@@ -18,7 +16,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(state: Annotated[ApiState, Depends(api_state)]) -> dict[str, str]:
-    if not state.database.ping():
+def readyz(services: AppServices) -> dict[str, str]:
+    if not services.database.ping():
         raise TileworkError(ErrorCode.UNAVAILABLE, "the job database is unreachable")
     return {"status": "ready"}

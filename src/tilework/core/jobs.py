@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 JsonDict = dict[str, Any]
 
+# The format of task payloads this version writes and reads. Raise it when a payload changes
+# in a way an older host would misread; hosts claim only tasks of a format up to their own.
+TASK_FORMAT = 1
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"

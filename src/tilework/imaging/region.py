@@ -1,7 +1,7 @@
 """Where a render's texture goes: the caller's mask, or a classical estimate without one.
 
 The estimate is a colour-similarity region grown from the middle of the picture, which is
-where seed 004's photos (a house, a wall, a room) put the surface to re-texture:
+where a render's photos (a house, a wall, a room) put the surface to re-texture:
 
 1. the reference is the mean CIELAB colour of the central ninth of the image (the middle
    third in both directions), and its spread the RMS distance of that box's pixels from it;

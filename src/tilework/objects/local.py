@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.objects.digest import HASH_CHUNK_BYTES, file_sha256
-from tilework.objects.keys import validate_key
+from tilework.objects.paths import validate_key
 from tilework.objects.signing import UrlSigner
 from tilework.objects.store import ObjectInfo
 

@@ -23,7 +23,7 @@ from obstore.store import S3Store
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.objects.digest import HASH_CHUNK_BYTES, file_sha256
-from tilework.objects.keys import validate_key
+from tilework.objects.paths import validate_key
 from tilework.objects.store import ObjectInfo
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
 
-from tilework.objects.keys import validate_key
+from tilework.objects.paths import validate_key
 from tilework.objects.store import ObjectInfo, ObjectStore
 
 TENANTS_PREFIX = "tenants"

@@ -1,6 +1,6 @@
 """Output uploads: a host-wide bound on how many run at once, and retries on transient errors.
 
-Seed 003's lesson: processing is quick and uploads are slow, so the processing of several
+Processing is quick and uploads are slow, so the processing of several
 outputs should overlap their uploads, but only a few uploads should share the link at once
 (each one slower, memory and 429s growing with their number). The bound is a set of lock files
 under the host's home: a task process holds one slot's ``flock`` for the length of its upload.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 import structlog
 from pydantic import BaseModel
 
-from tilework.core.errors import TileworkError
+from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import OutputFormat
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
-from tilework.objects.keys import job_output_key
+from tilework.objects.paths import job_output_key
 from tilework.objects.store import ObjectStore
 from tilework.objects.uploads import upload
 
@@ -95,11 +96,21 @@ class TaskContext(Generic[P]):
         }
 
 
+TaskFunction = Callable[[TaskContext[Any]], JsonDict]
+
+
 class Operation(Generic[P]):
-    """Subclass with a ``name``, a ``Params`` model, ``plan`` and ``run``."""
+    """Subclass with a ``name``, a ``Params`` model, ``plan``, and either ``run_module`` with
+    ``tasks`` or a ``run`` of its own."""
 
     name: ClassVar[str]
     Params: type[P]
+    # Where the code that runs its tasks lives, by name: the API and the worker loop import an
+    # operation to validate and plan, and only the task process imports this module (and the
+    # image libraries it needs). ``tasks`` maps each task kind to a function of that module
+    # taking the ``TaskContext``.
+    run_module: ClassVar[str | None] = None
+    tasks: ClassVar[Mapping[str, str]] = {}
 
     def stages(self, params: P) -> list[str]:
         """Stage names shown in progress, in order."""
@@ -129,8 +140,20 @@ class Operation(Generic[P]):
         return None
 
     def run(self, ctx: TaskContext[P]) -> JsonDict:
-        """Do one task's work; return its JSON result. Runs in a worker's child process."""
-        raise NotImplementedError
+        """Do one task's work; return its JSON result. Runs in a worker's task process.
+
+        By default the function ``tasks[kind]`` of ``run_module``, imported on first use."""
+        return self.task_function(ctx.task.kind)(ctx)
+
+    def task_function(self, kind: str) -> TaskFunction:
+        """The function that runs tasks of ``kind``, looked up in ``run_module``."""
+        if self.run_module is None:
+            raise NotImplementedError(f"{type(self).__name__} sets no run_module and no run")
+        function_name = self.tasks.get(kind)
+        if function_name is None:
+            raise TileworkError(ErrorCode.PIPELINE_ERROR, f"{self.name} has no task kind {kind!r}")
+        function: TaskFunction = getattr(importlib.import_module(self.run_module), function_name)
+        return function
 
 
 class SingleTaskOperation(Operation[P]):

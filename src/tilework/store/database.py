@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from tilework.core.errors import ErrorCode, TileworkError
+from tilework.store.dialect import Dialect, dialect_of
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK_POLL_SECONDS = 0.0005
@@ -102,10 +103,10 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
-        self.dialect = self.engine.dialect.name
-        # SQLite has one writer. Threads of this process queue on a lock, in order, instead of
+        self.dialect: Dialect = dialect_of(self.engine)
+        # One writer (SQLite): threads of this process queue on a lock, in order, instead of
         # in SQLite's busy handler, which sleeps in growing steps and makes latency spiky.
-        self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        self._write_lock = threading.Lock() if self.dialect.single_writer else nullcontext()
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:

@@ -1,7 +1,8 @@
 """Webhook deliveries as durable rows: claimed with a lease, attempted, rescheduled or settled.
 
 A delivery row is written with its event (``store.events``); this is the sender's side. A sender
-that dies mid-attempt loses only its lease: the row is claimed again once the lease lapses.
+that dies mid-attempt loses only its lease (``store.leasing``): the row is claimed again once the
+lease lapses.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from tilework.core.jobs import JsonDict
 from tilework.store.database import Database
 from tilework.store.events import url_digest
+from tilework.store.leasing import Leased
 from tilework.store.schema import webhook_deliveries, webhook_endpoints
 
 
@@ -44,45 +46,71 @@ class Delivery:
     completed_at: float | None
 
 
+# Claimed with the same lease code as tasks. A sender that stopped mid-attempt is not waited
+# for: once its lease lapses the row is due again, and the attempt it never settled is not
+# counted (the receiver may see that message twice; its webhook-id is the same).
+DELIVERIES = Leased(
+    webhook_deliveries,
+    held=DeliveryStatus.SENDING.value,
+    due=lambda now: sa.or_(
+        sa.and_(
+            webhook_deliveries.c.status == DeliveryStatus.PENDING.value,
+            webhook_deliveries.c.next_attempt_at <= now,
+        ),
+        sa.and_(
+            webhook_deliveries.c.status == DeliveryStatus.SENDING.value,
+            webhook_deliveries.c.lease_until < now,
+        ),
+    ),
+    order=lambda: [webhook_deliveries.c.next_attempt_at],
+)
+
+
 class Deliveries:
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    def claim(self, limit: int, lease_seconds: float) -> list[Delivery]:
+    def claim(self, sender: str, limit: int, lease_seconds: float) -> list[Delivery]:
         """Take due deliveries (and ones whose sender stopped), oldest due first."""
         now = time.time()
-        due = _due(now).limit(limit)
         # Most polls find nothing: a read says so without taking SQLite's one write lock.
         with self.db.read() as conn:
-            if conn.execute(_due(now).limit(1)).first() is None:
+            if not DELIVERIES.anything_due(conn, now):
                 return []
-        if self.db.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        claim = (
-            webhook_deliveries.update()
-            .where(webhook_deliveries.c.id.in_(due.scalar_subquery()))
-            .values(status=DeliveryStatus.SENDING.value, lease_until=now + lease_seconds)
-            .returning(*webhook_deliveries.c)
-        )
         with self.db.write() as conn:
-            return [_delivery(row) for row in conn.execute(claim).mappings()]
+            rows = DELIVERIES.claim(
+                conn,
+                self.db.dialect,
+                now=now,
+                limit=limit,
+                holder=sender,
+                lease_seconds=lease_seconds,
+            )
+            return [_delivery(row._mapping) for row in rows]
 
     def settle(
         self,
         delivery_id: str,
+        sender: str,
         attempt: JsonDict,
         status: DeliveryStatus,
         next_attempt_at: float | None = None,
-    ) -> None:
-        """Record one attempt and what follows it: another at ``next_attempt_at``, or the end."""
+    ) -> bool:
+        """Record one attempt and what follows it: another at ``next_attempt_at``, or the end.
+
+        False: ``sender`` no longer holds the delivery (its lease lapsed and another sender
+        took it, or its job was deleted); the attempt is not recorded.
+        """
         now = time.time()
         t = webhook_deliveries.c
         with self.db.write() as conn:
             row = conn.execute(
-                sa.select(t.log, t.attempts).where(t.id == delivery_id).with_for_update()
+                sa.select(t.log, t.attempts)
+                .where(DELIVERIES.held_by([delivery_id], sender))
+                .with_for_update()
             ).first()
-            if row is None:  # its job was deleted meanwhile
-                return
+            if row is None:
+                return False
             ended = status is not DeliveryStatus.PENDING
             conn.execute(
                 webhook_deliveries.update()
@@ -93,9 +121,11 @@ class Deliveries:
                     log=[*row.log, attempt],
                     next_attempt_at=next_attempt_at if next_attempt_at is not None else now,
                     lease_until=None,
+                    worker_id=None,
                     completed_at=now if ended else None,
                 )
             )
+            return True
 
     def disable_endpoint(self, url: str, reason: str) -> None:
         """Send nothing more to ``url``: its waiting deliveries end as disabled."""
@@ -127,20 +157,6 @@ class Deliveries:
         query = sa.select(webhook_deliveries).where(t.job_id == job_id).order_by(t.event_id, t.id)
         with self.db.read() as conn:
             return [_delivery(row) for row in conn.execute(query).mappings()]
-
-
-def _due(now: float) -> sa.Select[tuple[str]]:
-    t = webhook_deliveries.c
-    return (
-        sa.select(t.id)
-        .where(
-            sa.or_(
-                sa.and_(t.status == DeliveryStatus.PENDING.value, t.next_attempt_at <= now),
-                sa.and_(t.status == DeliveryStatus.SENDING.value, t.lease_until < now),
-            )
-        )
-        .order_by(t.next_attempt_at)
-    )
 
 
 def _delivery(row: Mapping[Any, Any]) -> Delivery:

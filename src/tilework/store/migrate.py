@@ -1,4 +1,9 @@
-"""Bring a database's schema to the newest revision (run at start by serve and worker)."""
+"""Bring a database's schema to the newest revision (run at start by serve and worker).
+
+Hosts starting at once take turns: each migrates inside one transaction holding the database's
+migration lock (``Dialect.lock_for_migrations``), so the first upgrades and the rest find the
+schema current.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 
 from tilework.store.database import Database
 
@@ -18,8 +24,13 @@ def alembic_config(database: Database) -> Config:
     return config
 
 
-def migrate(database: Database, revision: str = "head") -> None:
+def migrate(database: Database, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade to ``revision``; the revisions before and after (None: an empty database)."""
     config = alembic_config(database)
     with database.write() as connection:
+        database.dialect.lock_for_migrations(connection)
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+    return before, after

@@ -75,6 +75,9 @@ tasks = sa.Table(
     sa.Column("completed_at", sa.Float),
     # The task's own limit (an operation's per-stage timeout); null means the workers' limit.
     sa.Column("timeout_seconds", sa.Float),
+    # The payload's format (``core.jobs.TASK_FORMAT`` of the host that wrote it): a host claims
+    # only what it can read, so during a rolling upgrade newer tasks wait for a newer host.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     # Claims scan queued tasks in id order (FIFO); the lease index finds lost ones.
     sa.Index("ix_tasks_status_id", "status", "id"),
     sa.Index("ix_tasks_status_lease", "status", "lease_until"),
@@ -115,6 +118,7 @@ webhook_deliveries = sa.Table(
     sa.Column("lease_until", sa.Float),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("completed_at", sa.Float),
+    sa.Column("worker_id", sa.String(128)),  # the sender holding the lease
     sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_webhook_deliveries_job", "job_id", "created_at"),
 )

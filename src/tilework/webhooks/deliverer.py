@@ -11,7 +11,9 @@ attempts run out. A delivery's outcome never touches its job.
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +74,8 @@ class Deliverer:
         self._find_secrets = secrets
         # Each tenant's, found at its first delivery; a rotation is a restart.
         self._secrets: dict[str, list[str]] = {}
+        # The lease holder's name, as a worker's: which host and process holds a delivery.
+        self.sender = f"{socket.gethostname()}:{os.getpid()}:webhooks"
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -91,13 +95,17 @@ class Deliverer:
             pinned_client(policy, timeout=timeout, follow_redirects=False) as http,
             ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook-send") as senders,
         ):
-            while not self._stopping.is_set():
+            while True:
                 try:
-                    batch = self.deliveries.claim(BATCH, LEASE_SECONDS)
+                    batch = self.deliveries.claim(self.sender, BATCH, LEASE_SECONDS)
                 except Exception as exc:  # the database may be away; the rows wait for us
                     log.warning("webhook_claim_failed", error=str(exc)[:300])
                     batch = []
                 if not batch:
+                    # Stopping waits for nothing more than what is due now: the last jobs'
+                    # webhooks go out before a burst worker exits.
+                    if self._stopping.is_set():
+                        return
                     self._stopping.wait(POLL_SECONDS)
                     continue
                 list(senders.map(lambda delivery: self._attempt(http, delivery), batch))
@@ -129,7 +137,10 @@ class Deliverer:
             "outcome": status.value,
             "next_attempt_at": next_at,
         }
-        self.deliveries.settle(delivery.id, entry, status, next_at)
+        if not self.deliveries.settle(delivery.id, self.sender, entry, status, next_at):
+            # Held too long (past LEASE_SECONDS) or deleted: whoever holds it now records it.
+            log.warning("webhook_lease_lost", delivery_id=delivery.id)
+            return
         if status is DeliveryStatus.DISABLED:
             self.deliveries.disable_endpoint(delivery.url, "answered 410 Gone")
         log.info(

@@ -12,10 +12,10 @@ import sys
 from multiprocessing.connection import Connection
 
 from tilework.core.logging import configure_logging
+from tilework.core.parent import exit_with_parent
 from tilework.core.settings import Settings
 from tilework.worker.cpulimit import disable_core_dumps, limit_next_task
 from tilework.worker.malloc import return_large_blocks
-from tilework.worker.parent import exit_with_parent
 
 
 def serve_tasks(conn: Connection, settings: Settings) -> None:

@@ -19,8 +19,8 @@ import structlog
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import ClaimedTask
 from tilework.core.settings import Settings
+from tilework.queue import Completion, Queue
 from tilework.store.notify import IDLE_SECONDS, Polling, TaskSignal
-from tilework.store.queue import Completion, Queue
 from tilework.worker.executor import TaskExecutor
 from tilework.worker.reply import Reply
 

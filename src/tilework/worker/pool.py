@@ -1,5 +1,9 @@
 """Worker loops as threads of one process, each with its own task process; stop with a drain.
 
+Beside them run the host's duties: other background work claimed from the database with the
+same leases (``store.leasing``), such as sending webhooks. Every host that works does them, so
+a fleet of ``tilework worker`` hosts needs nothing else running.
+
 A worker loop only claims, heartbeats and records outcomes: it waits on the database and on its
 task process, never on image work. Threads share one interpreter, one queue and one set of
 imports, where a process per loop cost about 60 MiB each for the same waiting.
@@ -10,21 +14,33 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from types import FrameType
+from typing import Protocol
 
 import structlog
 
 from tilework.core.settings import Settings
+from tilework.queue import Queue
 from tilework.store.notify import TaskSignal
-from tilework.store.queue import Queue
+from tilework.superres.processes import ModelProcesses
 from tilework.worker.executor import Executor
 from tilework.worker.loop import Worker
-from tilework.worker.models import ModelProcesses
 
 log = structlog.get_logger("tilework.pool")
 
 RESTART_BACKOFF_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10.0  # past the drain, for a worker to release its task and close
+
+
+class Duty(Protocol):
+    """Background work a host does beside its workers, in threads of its own."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None:
+        """Finish what is in hand and return (each duty bounds its own wait)."""
+        ...
 
 
 class WorkerPool:
@@ -35,12 +51,14 @@ class WorkerPool:
         signal: TaskSignal,
         count: int,
         models: ModelProcesses,
+        duties: Sequence[Duty] = (),
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.signal = signal
         self.count = count
         self.models = models
+        self.duties = list(duties)
         self.workers: list[Worker] = []
         self._threads: list[threading.Thread] = []
 
@@ -60,7 +78,9 @@ class WorkerPool:
         ]
         for thread in self._threads:
             thread.start()
-        log.info("pool_started", workers=len(self.workers))
+        for duty in self.duties:
+            duty.start()
+        log.info("pool_started", workers=len(self.workers), duties=len(self.duties))
 
     def running(self) -> bool:
         """Whether any worker loop is still running."""
@@ -79,6 +99,9 @@ class WorkerPool:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.signal.close()
         self.models.stop()
+        # Last: the workers' final outcomes may have written deliveries worth sending.
+        for duty in self.duties:
+            duty.stop()
         log.info("pool_stopped")
 
     def _task_settings(self, index: int) -> Settings:

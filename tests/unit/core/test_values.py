@@ -12,9 +12,9 @@ from tilework.core.formats import InputFormat, sniff
 from tilework.core.ids import new_id
 from tilework.core.jobs import JobRecord, JobStatus, job_progress
 from tilework.core.settings import Settings
-from tilework.objects.keys import validate_key
+from tilework.objects.paths import validate_key
 from tilework.objects.signing import UrlSigner
-from tilework.store.queue import QueuePolicy
+from tilework.queue import QueuePolicy
 
 
 def test_ids_are_unique_and_sort_by_creation_time() -> None:

@@ -17,7 +17,7 @@ from tilework.objects.local import LocalObjectStore
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import TaskContext
 from tilework.ops.resize import operation
-from tilework.ops.resize.operation import ResizeParams
+from tilework.ops.resize.params import ResizeParams
 
 Run = Callable[..., dict[str, Any]]
 

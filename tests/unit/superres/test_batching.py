@@ -16,9 +16,9 @@ import torch
 
 from tests.support.images import natural_photo
 from tests.support.pixels import Pixels, pixels, psnr
-from tilework.imaging import torchsr
-from tilework.imaging.superres import network
-from tilework.imaging.torchsr import TorchNetwork, windows
+from tilework.superres import torchnetwork
+from tilework.superres.ncnn import network
+from tilework.superres.torchnetwork import TorchNetwork, windows
 
 
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (40, 700), (513, 512), (1500, 997)])
@@ -64,7 +64,7 @@ def test_the_gpu_configuration_matches_the_cpu_path(
     height: int,
 ) -> None:
     # Small windows and batches, so that a small image still makes several batches of several.
-    monkeypatch.setattr(torchsr, "MAX_WINDOW", 48)
+    monkeypatch.setattr(torchnetwork, "MAX_WINDOW", 48)
     gpu_like = TorchNetwork(name, factor, "cpu", half=True)
     gpu_like.batch_pixels = 3 * 48 * 48
     assert gpu_like.dtype is torch.float16
@@ -81,7 +81,7 @@ def test_the_gpu_configuration_matches_the_cpu_path(
 def test_images_batched_together_come_out_as_if_run_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(torchsr, "MAX_WINDOW", 40)
+    monkeypatch.setattr(torchnetwork, "MAX_WINDOW", 40)
     net = TorchNetwork("animevideov3", 2, "cpu")
     net.batch_pixels = 8 * 40 * 40
     images = [
@@ -133,5 +133,5 @@ def test_a_window_too_large_for_memory_is_split_in_half(monkeypatch: pytest.Monk
         alone = forward(batch[5:6])[0]
     assert out.shape == (8, 48, 48, 3)
     assert seen[:3] == [8, 4, 2]
-    assert net.batch_pixels < torchsr.CPU_BATCH_PIXELS
+    assert net.batch_pixels < torchnetwork.CPU_BATCH_PIXELS
     assert (out[5].to(torch.int16) - alone.to(torch.int16)).abs().max() <= 1

@@ -1,6 +1,6 @@
 """The PyTorch module built from ncnn files computes what ncnn computes, for all five passes.
 
-ncnn runs the files itself (CPU); PyTorch runs the module built by ``torchnet`` in fp32. After
+ncnn runs the files itself (CPU); PyTorch runs the module built by ``torchgraph`` in fp32. After
 both are rounded to 8 bits, no pixel may differ by more than one level (1/255).
 """
 
@@ -17,9 +17,9 @@ import torch
 from tests.support.images import natural_photo
 from tests.support.networks import PASSES
 from tests.support.pixels import Pixels, pixels
-from tilework.imaging.models import MODELS, weight_files
-from tilework.imaging.superres import MAX_RUN_SIDE, network
-from tilework.imaging.torchnet import NcnnModule, load_module
+from tilework.superres.catalog import MODELS, weight_files
+from tilework.superres.ncnn import MAX_RUN_SIDE, network
+from tilework.superres.torchgraph import NcnnModule, load_module
 
 
 @cache

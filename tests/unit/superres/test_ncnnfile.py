@@ -9,9 +9,9 @@ import pytest
 
 from tests.support.networks import PASSES
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.imaging.models import MODELS, weight_files
-from tilework.imaging.ncnnfile import TAG_FP16, parse_param, read_model
-from tilework.imaging.torchnet import FUNCTIONS, MODULES
+from tilework.superres.catalog import MODELS, weight_files
+from tilework.superres.ncnnfile import TAG_FP16, parse_param, read_model
+from tilework.superres.torchgraph import FUNCTIONS, MODULES
 
 SUPPORTED = {"Input", *MODULES, *FUNCTIONS}
 
@@ -88,7 +88,7 @@ def test_a_file_that_is_not_an_ncnn_param_is_refused() -> None:
 
 
 def test_a_layer_type_the_builder_lacks_is_named(tmp_path: Path) -> None:
-    from tilework.imaging.torchnet import load_module
+    from tilework.superres.torchgraph import load_module
 
     param, weights = copy_model(tmp_path)
     text = param.read_text().replace("PixelShuffle     ", "Deconvolution    ")

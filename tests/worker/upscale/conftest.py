@@ -7,9 +7,9 @@ import pytest
 from tests.worker.upscale.harness import Inline
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
-from tilework.store.queue import Queue
+from tilework.queue.sql import SqlQueue
 
 
 @pytest.fixture
-def inline(settings: Settings, queue: Queue, objects: ObjectStore) -> Inline:
+def inline(settings: Settings, queue: SqlQueue, objects: ObjectStore) -> Inline:
     return Inline(settings, queue, objects)

@@ -13,15 +13,15 @@ from tests.support.workers import work_until_idle
 from tilework.core.jobs import JobRecord, NewJob
 from tilework.core.keys import DEFAULT_TENANT
 from tilework.core.settings import Settings
-from tilework.objects.keys import upload_key
+from tilework.objects.paths import upload_key
 from tilework.objects.store import ObjectStore
 from tilework.objects.tenants import TenantObjects
 from tilework.ops.registry import Registry
-from tilework.store.queue import Queue
+from tilework.queue.sql import SqlQueue
 
 
 class Inline:
-    def __init__(self, settings: Settings, queue: Queue, objects: ObjectStore) -> None:
+    def __init__(self, settings: Settings, queue: SqlQueue, objects: ObjectStore) -> None:
         # The default tenant's view, as the task runner gives the tasks of its jobs.
         self.settings, self.queue = settings, queue
         self.objects: ObjectStore = TenantObjects(objects, DEFAULT_TENANT)

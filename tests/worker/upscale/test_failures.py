@@ -10,8 +10,8 @@ from tests.support.images import natural_photo
 from tests.worker.upscale.harness import Inline
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobStatus, NewJob
-from tilework.imaging import models
 from tilework.store.schema import tasks
+from tilework.superres import catalog
 
 
 def submit_broken(inline: Inline, tmp_path: Path, broken: list[int], **params: object) -> str:
@@ -61,7 +61,7 @@ def test_a_model_that_is_not_installed_is_refused_at_submit(
     inline: Inline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = inline.upload(natural_photo(tmp_path / "photo.png", 32, 32))
-    monkeypatch.setattr(models, "WEIGHTS_DISTRIBUTION", "realesrgan-weights-that-are-not-here")
+    monkeypatch.setattr(catalog, "WEIGHTS_DISTRIBUTION", "realesrgan-weights-that-are-not-here")
     with pytest.raises(TileworkError) as refused:
         inline.submit(key, model="x4plus")
     assert refused.value.code is ErrorCode.VALIDATION_FAILED

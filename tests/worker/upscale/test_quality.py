@@ -12,7 +12,7 @@ from tests.support.images import natural_photo
 from tests.support.pixels import Pixels, pixels, psnr
 from tests.worker.upscale.harness import Inline
 from tilework.core.jobs import JobStatus
-from tilework.imaging.superres import network
+from tilework.superres.ncnn import network
 
 
 def whole_image(source: Path, model: str, factors: list[int]) -> Pixels:

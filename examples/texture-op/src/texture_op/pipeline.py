@@ -1,6 +1,6 @@
 """The code you already have: a render function that knows nothing about queues or storage.
 
-It stands in for seed 004's ``run_render_pipeline(image, texture, ...)``: lay a texture over a
+It stands in for an existing ``run_render_pipeline(image, texture, ...)``: lay a texture over a
 photo, repeated ``real_world_scale`` times across its width, keeping the photo's shading.
 """
 

@@ -7,16 +7,16 @@ final scale) and ``stitch`` (one task: blend and encode the output in strips).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
 from tilework.imaging.header import read_size_of
-from tilework.imaging.models import MODELS, weight_files
 from tilework.objects.store import ObjectStore
-from tilework.ops.base import Operation, TaskContext
+from tilework.ops.base import Operation
 from tilework.ops.upscale.params import TileFailure, UpscaleParams, check_output
+from tilework.superres.catalog import MODELS, weight_files
 
 PREPARE, TILES, STITCH, FINISH = range(4)
 
@@ -24,6 +24,13 @@ PREPARE, TILES, STITCH, FINISH = range(4)
 class Upscale(Operation[UpscaleParams]):
     name = "upscale"
     Params = UpscaleParams
+    run_module = "tilework.ops.upscale.run"
+    tasks: ClassVar[dict[str, str]] = {
+        "prepare": "prepare",
+        "tile": "upscale_tile",
+        "stitch": "stitch",
+        "lanczos": "lanczos",
+    }
 
     def output_pixels(self, params: UpscaleParams, size: tuple[int, int]) -> float:
         return float(size[0] * size[1] * params.scale**2)
@@ -89,22 +96,6 @@ class Upscale(Operation[UpscaleParams]):
             return None
         reason = f"{error.code.value}: {error.message}"
         return PlannedTask("tile", {**task.payload, "fallback": True, "reason": reason})
-
-    def run(self, ctx: TaskContext[UpscaleParams]) -> JsonDict:
-        # Imported here, in the task process: the API and the worker loop load this module to
-        # validate and plan, and would otherwise carry numpy and libvips for nothing.
-        from tilework.ops.upscale.work import lanczos, prepare, stitch, upscale_tile
-
-        kind = ctx.task.kind
-        if kind == "tile":
-            return upscale_tile(ctx, fallback=bool(ctx.task.payload.get("fallback")))
-        if kind == "prepare":
-            return prepare(ctx)
-        if kind == "stitch":
-            return stitch(ctx, ctx.task.payload["layout"])
-        if kind == "lanczos":
-            return lanczos(ctx)
-        raise TileworkError(ErrorCode.PIPELINE_ERROR, f"upscale has no task kind {kind!r}")
 
 
 def _result(task: TaskRecord) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import OutputFormat
-from tilework.imaging.models import MODELS
 from tilework.imaging.tiles import TileGrid
 from tilework.ops.upscale.passes import Passes, plan_passes
+from tilework.superres.catalog import MODELS
 
 
 class UpscaleModel(StrEnum):

@@ -1,4 +1,5 @@
-"""A tile upscaled by a remote provider: the seed-000 flow, without a worker waiting on it.
+"""A tile upscaled by a remote provider (a prediction on a Replicate-style API), without a
+worker waiting on it.
 
 The first run submits the tile's prediction, with a webhook back to this server, and defers
 the task. The signed webhook (``api/providers``) wakes it; without one, it wakes after

@@ -1,0 +1,104 @@
+"""Replicate's requests as tilework's: a model reference as an operation, ``input.image`` as a
+job input, webhook filters as job events, and tilework's field names back as Replicate's."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import EventType
+from tilework.objects.store import ObjectStore
+from tilework.ops.registry import Registry
+from tilework.service.uploads import MalformedDataUriError, data_uri_bytes, store_bytes
+
+OWNER = "tilework"
+# Replicate's webhook filters, as the job events each one asks for.
+FILTERS: dict[str, list[EventType]] = {
+    "start": [EventType.STARTED],
+    "output": [EventType.SUCCEEDED],
+    "logs": [EventType.PROGRESS],
+    "completed": [EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELED],
+}
+Filter = Literal["start", "output", "logs", "completed"]
+
+
+class PredictionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str | None = Field(None, description="The operation, as upscale or tilework/upscale.")
+    input: dict[str, Any] = Field(default_factory=dict)
+    webhook: AnyHttpUrl | None = None
+    webhook_events_filter: list[Filter] | None = None
+    stream: bool | None = None  # accepted for compatibility; every prediction has urls.stream
+
+
+def operation_of(registry: Registry, reference: str) -> str:
+    """``upscale``, ``tilework/upscale`` or ``tilework/upscale:<anything>`` → ``upscale``."""
+    owner, _, name = reference.split(":", 1)[0].rpartition("/")
+    if owner not in ("", OWNER) or name not in registry.names():
+        models = [f"{OWNER}/{name}" for name in sorted(registry.names())]
+        raise TileworkError(
+            ErrorCode.NOT_FOUND,
+            f"no model {reference}; models are {', '.join(models)}",
+            {"model": reference},
+        )
+    return name
+
+
+def split_input(body: PredictionCreate) -> tuple[str, dict[str, Any]]:
+    """The prediction's ``image``, and the rest of its ``input``: the operation's params."""
+    params = dict(body.input)
+    image = params.pop("image", None)
+    if not isinstance(image, str) or not image:
+        raise invalid("input.image", "give the image as a URL or a data: URI")
+    return image, params
+
+
+def job_source(objects: ObjectStore, max_bytes: int, image: str) -> dict[str, str]:
+    """A job input from a URL, or from a data URI stored the way ``/v1/uploads`` stores."""
+    if image.startswith(("http://", "https://")):
+        return {"url": image}
+    try:
+        data = data_uri_bytes(image)
+    except MalformedDataUriError as exc:
+        raise invalid("input.image", str(exc)) from None
+    if data is None:
+        raise invalid("input.image", "an http(s) URL or a data: URI")
+    return {"key": store_bytes(objects, data, max_bytes).key}
+
+
+def job_webhook(body: PredictionCreate) -> dict[str, Any] | None:
+    if body.webhook is None:
+        return None
+    filters: list[str] = list(body.webhook_events_filter or FILTERS)
+    events = sorted({event.value for name in filters for event in FILTERS[name]})
+    return {"url": str(body.webhook), "events": events, "format": "replicate"}
+
+
+def as_input(error: TileworkError) -> TileworkError:
+    """Name fields as Replicate's callers know them: ``input.scale``, not ``params.scale``."""
+    errors = error.details.get("errors")
+    if not errors:
+        return error
+    renamed = [{**item, "field": _replicate_field(str(item.get("field", "")))} for item in errors]
+    message = re.sub(r"\bparams\.", "input.", error.message)
+    return TileworkError(error.code, message, {**error.details, "errors": renamed})
+
+
+def invalid(field: str, message: str) -> TileworkError:
+    return TileworkError(
+        ErrorCode.VALIDATION_FAILED,
+        f"invalid request: {field}",
+        {"errors": [{"field": field, "message": message}]},
+    )
+
+
+def _replicate_field(field: str) -> str:
+    if field == "input.url":  # the job's input URL was the prediction's image
+        return "input.image"
+    if field == "webhook.url":
+        return "webhook"
+    return re.sub(r"^params\.", "input.", field)

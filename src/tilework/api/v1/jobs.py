@@ -1,0 +1,111 @@
+"""/v1/jobs: submit, read, list, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from tilework.api.dependencies import AppServices, Caller
+from tilework.api.prefer import preferred_wait
+from tilework.api.v1 import schemas
+from tilework.api.v1.bodies import job_body
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import JobRecord, JobStatus
+from tilework.service.services import Services
+from tilework.service.submit import JobRequest, submit
+from tilework.service.waits import finished_within
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+MAX_PAGE = 200
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.Job,
+    responses={
+        200: {"model": schemas.Job, "description": "Finished within ``Prefer: wait=N``."},
+        409: {"model": schemas.ErrorBody},
+        422: {"model": schemas.ErrorBody},
+        503: {"model": schemas.ErrorBody},
+    },
+)
+async def create_job(
+    body: schemas.JobCreate,
+    response: Response,
+    services: AppServices,
+    key: Caller,
+    idempotency_header: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=255)
+    ] = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="``wait=N`` (1–60 s; bare ``wait`` is 60): answer 200 with the "
+            "finished job if it ends within N seconds, else 201 as usual."
+        ),
+    ] = None,
+) -> schemas.Job:
+    """Queue a job. Validation happens here; the work happens on the workers."""
+    wait = preferred_wait(prefer)
+    idempotency_key = body.idempotency_key or idempotency_header
+    job, created = await submit(services, key, _job_request(body, idempotency_key))
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    if wait is not None:
+        response.headers["Preference-Applied"] = f"wait={wait:g}"
+        job = await finished_within(services.queue, job, wait)
+        if job.status.terminal:
+            response.status_code = 200
+    return _body(services, job)
+
+
+@router.get("/{job_id}", response_model=schemas.Job, responses={404: {"model": schemas.ErrorBody}})
+def get_job(job_id: str, services: AppServices, key: Caller) -> schemas.Job:
+    return _body(services, _found(services.queue.get_job(job_id, key.tenant), job_id))
+
+
+@router.get("", response_model=schemas.JobPage)
+def list_jobs(
+    services: AppServices,
+    key: Caller,
+    status: JobStatus | None = None,
+    operation: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: str | None = None,
+) -> schemas.JobPage:
+    """Newest first. Pass ``next_cursor`` back as ``cursor`` for the next page."""
+    found = services.queue.list_jobs(
+        tenant=key.tenant, status=status, operation=operation, limit=limit, before=cursor
+    )
+    next_cursor = found[-1].id if len(found) == limit else None
+    return schemas.JobPage(items=[_body(services, job) for job in found], next_cursor=next_cursor)
+
+
+@router.post(
+    "/{job_id}/cancel", response_model=schemas.Job, responses={404: {"model": schemas.ErrorBody}}
+)
+def cancel_job(job_id: str, services: AppServices, key: Caller) -> schemas.Job:
+    """Cancel a job; a job that already ended is returned as it is."""
+    return _body(services, _found(services.queue.cancel_job(job_id, key.tenant), job_id))
+
+
+def _job_request(body: schemas.JobCreate, idempotency_key: str | None) -> JobRequest:
+    source = body.input.model_dump(mode="json", exclude_none=True)
+    webhook = None
+    if body.webhook is not None:
+        events = sorted({event.value for event in body.webhook.events})
+        webhook = {"url": str(body.webhook.url), "events": events, "format": "tilework"}
+    return JobRequest(body.operation, source, body.params, idempotency_key, webhook)
+
+
+def _found(job: JobRecord | None, job_id: str) -> JobRecord:
+    if job is None:
+        raise TileworkError(ErrorCode.NOT_FOUND, f"no job {job_id}", {"id": job_id})
+    return job
+
+
+def _body(services: Services, job: JobRecord) -> schemas.Job:
+    return job_body(services.settings, services.objects, job)

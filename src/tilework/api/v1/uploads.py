@@ -1,0 +1,33 @@
+"""/v1/uploads: stream a raw image body into object storage, content-addressed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from tilework.api.dependencies import AppServices, Caller
+from tilework.api.v1 import schemas
+from tilework.service.uploads import store_stream, upload_too_large
+
+router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.Upload,
+    responses={
+        413: {"model": schemas.ErrorBody},
+        415: {"model": schemas.ErrorBody},
+        422: {"model": schemas.ErrorBody},
+    },
+)
+async def upload(request: Request, services: AppServices, key: Caller) -> schemas.Upload:
+    """The request body is the image's bytes; the answer names the key to use as job input."""
+    limit = services.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise upload_too_large(limit)
+    objects = services.objects_for(key.tenant)
+    stored = await store_stream(objects, request.stream(), limit)
+    url = objects.url(stored.key, services.settings.signed_url_seconds)
+    return schemas.Upload(key=stored.key, url=url, bytes=stored.bytes, sha256=stored.sha256)

@@ -1,0 +1,110 @@
+"""What the CLI prints: JSON when its output is read by a program, tables and lines for people,
+and a progress bar (on stderr) while a job runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tilework.client import TERMINAL, Client, JobBody
+
+stderr = Console(stderr=True)
+
+
+def emit(data: Any, render: Any) -> None:
+    """JSON for programs, a readable view for people."""
+    if sys.stdout.isatty():
+        render(data)
+    else:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def wait_with_progress(client: Client, job_id: str) -> JobBody:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[tasks]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task("queued", total=100, tasks="")
+
+        def show(job: JobBody) -> None:
+            progress = job["progress"]
+            label = (
+                job["status"] if job["status"] in TERMINAL else (progress["stage"] or job["status"])
+            )
+            bar.update(
+                task,
+                completed=progress["percent"],
+                description=label,
+                tasks=f"{progress['done']}/{progress['total']}",
+            )
+
+        return client.wait(job_id, on_update=show)
+
+
+def render_job(job: JobBody) -> None:
+    console = Console()
+    colour = {"succeeded": "green", "failed": "red", "canceled": "yellow"}.get(
+        job["status"], "cyan"
+    )
+    console.print(
+        f"[bold]{job['id']}[/bold] {job['operation']} [{colour}]{job['status']}[/{colour}] "
+        f"{job['progress']['percent']}%"
+    )
+    if job.get("error"):
+        console.print(f"  error {job['error']['code']}: {job['error']['message']}")
+    for item in job["outputs"]:
+        console.print(
+            f"  {item['name']}: {item['width']}x{item['height']} {item['format']} "
+            f"{item['bytes']} bytes  {item['url']}"
+        )
+
+
+def render_page(page: dict[str, Any]) -> None:
+    table = Table("id", "operation", "status", "progress", "created")
+    for job in page["items"]:
+        table.add_row(
+            job["id"],
+            job["operation"],
+            job["status"],
+            f"{job['progress']['percent']}%",
+            job["created_at"],
+        )
+    Console().print(table)
+    if page["next_cursor"]:
+        Console().print(f"more: --cursor {page['next_cursor']}")
+
+
+def render_keys(page: dict[str, Any]) -> None:
+    table = Table("id", "tenant", "name", "admin", "prefix", "credits", "revoked")
+    for key in page["items"]:
+        table.add_row(
+            key["id"],
+            key["tenant"],
+            key["name"],
+            "yes" if key["admin"] else "",
+            key["prefix"] + "…",
+            "" if key["credits"] is None else f"{key['credits']:g}",
+            key["revoked_at"] or "",
+        )
+    Console().print(table)
+
+
+def render_mapping_plain(values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        Console().print(f"{name}: {value}")
+
+
+def render_mapping(values: dict[str, Any]) -> None:
+    table = Table("setting", "value")
+    for name, value in values.items():
+        table.add_row(f"TILEWORK_{name.upper()}", str(value))
+    Console().print(table)

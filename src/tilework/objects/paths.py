@@ -1,0 +1,34 @@
+"""Where objects live in the store (their keys, the paths under its root): the checks that keep
+any key inside that root, and the keys of uploads and of jobs' outputs."""
+
+from __future__ import annotations
+
+import re
+
+from tilework.core.errors import ErrorCode, TileworkError
+
+MAX_KEY_LENGTH = 512
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative key, else raise ``validation_failed``."""
+    segments = key.split("/")
+    if not key or len(key) > MAX_KEY_LENGTH or not all(_SEGMENT.match(s) for s in segments):
+        raise TileworkError(
+            ErrorCode.VALIDATION_FAILED,
+            "object keys are '/'-separated segments of letters, digits, '.', '_' and '-', "
+            "each starting with a letter or digit",
+            {"key": key[:MAX_KEY_LENGTH]},
+        )
+    return key
+
+
+def job_output_key(job_id: str, name: str) -> str:
+    """Where a job's output lives: the same key on every attempt, so a re-run overwrites."""
+    return validate_key(f"jobs/{job_id}/{name}")
+
+
+def upload_key(sha256: str) -> str:
+    """Uploads are content-addressed: the same bytes uploaded twice are one object."""
+    return validate_key(f"uploads/{sha256}")

@@ -1,0 +1,21 @@
+"""The queue's limits and retry schedule, as configured."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+OPEN_JOBS_RETRY_SECONDS = 5  # a key at its limit of open jobs: when to try again
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    max_attempts: int = 3
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+    max_queued: int = 10_000
+
+    def retry_delay(self, attempts: int) -> float:
+        """Capped exponential backoff with jitter, so retries of a burst do not arrive together."""
+        ceiling: float = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (attempts - 1))
+        return ceiling * random.uniform(0.5, 1.0)

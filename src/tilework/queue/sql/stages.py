@@ -1,0 +1,202 @@
+"""The workflow written down: inside a queue transaction, what ``queue.workflow`` decides
+becomes rows (tasks inserted or settled, a stage counted, a job ended with its credits and
+events)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.jobs import (
+    EventType,
+    Finished,
+    JobRecord,
+    JobStatus,
+    NextStage,
+    Planner,
+    TaskRecord,
+    TaskStatus,
+)
+from tilework.queue.interface import Completion
+from tilework.queue.policy import QueuePolicy
+from tilework.queue.sql.rows import OPEN_TASK, lock_job, stage_tasks, task_rows
+from tilework.queue.workflow import (
+    Abandon,
+    FailJob,
+    Retry,
+    Substitute,
+    add_timings,
+    after_failure,
+    plan_next,
+)
+from tilework.store.credits import settle
+from tilework.store.dialect import Dialect
+from tilework.store.events import progress_due, record_event, record_progress
+from tilework.store.notify import CHANNEL
+from tilework.store.schema import jobs, tasks
+
+
+class Stages:
+    """Moves jobs through their stages; every method runs inside the caller's transaction,
+    on a job row the caller has locked."""
+
+    def __init__(self, planner: Planner, policy: QueuePolicy, dialect: Dialect) -> None:
+        self.planner = planner
+        self.policy = policy
+        self.dialect = dialect
+
+    def notify(self, conn: sa.Connection) -> None:
+        """Wake idle workers at commit: tasks became claimable."""
+        self.dialect.notify(conn, CHANNEL)
+
+    def insert_tasks(self, conn: sa.Connection, job_id: str, stage: int, step: NextStage) -> None:
+        rows = task_rows(job_id, stage, step, self.policy.max_attempts, time.time())
+        conn.execute(tasks.insert(), rows)
+        self.notify(conn)
+
+    def advance(
+        self, conn: sa.Connection, job: JobRecord, stage: int, previous: list[TaskRecord]
+    ) -> None:
+        """Write what follows ``previous``: the next stage's tasks, or the job's end."""
+        planned = plan_next(self.planner, job, stage, previous)
+        if planned.empty_through is not None:
+            _set_stage(conn, job.id, planned.empty_through, 0)
+        outcome = planned.outcome
+        if isinstance(outcome, FailJob):
+            self.end_job(conn, job.id, JobStatus.FAILED, outcome.code, outcome.message)
+        elif isinstance(outcome, Finished):
+            self._finish(conn, job.id, outcome)
+        else:
+            self.insert_tasks(conn, job.id, planned.stage, outcome)
+            _set_stage(conn, job.id, planned.stage, len(outcome.tasks))
+
+    def count_done(self, conn: sa.Connection, job: JobRecord, done: list[Completion]) -> None:
+        """Fan-in: ``done`` (tasks of ``job``, just succeeded) leave the stage's count; the
+        stage's last plans the next."""
+        if job.status.terminal:
+            return
+        timings = job.timings
+        for completion in done:
+            timings = add_timings(timings, completion.timings)
+        remaining = job.stage_remaining - len(done)
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job.id)
+            .values(
+                stage_remaining=remaining, tasks_done=job.tasks_done + len(done), timings=timings
+            )
+        )
+        if remaining == 0:
+            self.advance(conn, lock_job(conn, job.id), job.stage + 1, stage_tasks(conn, job))
+        # Checked on the record this transaction locked: most completions cost no extra read.
+        if progress_due(job, time.time()):
+            record_progress(conn, job.id)
+
+    def failed_attempt(
+        self,
+        conn: sa.Connection,
+        job: JobRecord,
+        task: TaskRecord,
+        error: TileworkError,
+        *,
+        lost: bool = False,
+    ) -> None:
+        """Settle a failed attempt of ``task`` and write what follows it."""
+        decision = after_failure(self.planner, self.policy, job, task, error, lost=lost)
+        now = time.time()
+        values: dict[str, Any] = {
+            "error_code": error.code.value,
+            "error_message": error.message,
+            "worker_id": None,
+            "lease_until": None,
+        }
+        if isinstance(decision, Retry):
+            values.update(status=TaskStatus.QUEUED.value, run_after=now + decision.delay)
+        else:
+            values.update(status=TaskStatus.FAILED.value, completed_at=now)
+        conn.execute(tasks.update().where(tasks.c.id == task.id).values(**values))
+        if isinstance(decision, Retry):
+            if lost:
+                self.notify(conn)
+        elif isinstance(decision, Substitute):
+            # The same row, fresh attempts: the stage's count of open tasks does not change,
+            # and the original error stays on the row for the record.
+            substitute = decision.task
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task.id)
+                .values(
+                    kind=substitute.kind,
+                    payload=substitute.payload,
+                    timeout_seconds=substitute.timeout_seconds,
+                    status=TaskStatus.QUEUED.value,
+                    attempts=0,
+                    run_after=now,
+                    completed_at=None,
+                )
+            )
+            self.notify(conn)
+        elif isinstance(decision, FailJob):
+            self.end_job(conn, job.id, JobStatus.FAILED, decision.code, decision.message)
+        else:
+            assert isinstance(decision, Abandon)
+
+    def end_job(
+        self, conn: sa.Connection, job_id: str, status: JobStatus, code: ErrorCode, message: str
+    ) -> None:
+        """End a job unfinished (failed, canceled), settling its credits and its event."""
+        now = time.time()
+        ended = (
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(
+                    status=status.value,
+                    error_code=code.value,
+                    error_message=message,
+                    completed_at=now,
+                )
+                .returning(*jobs.c)
+            )
+            .mappings()
+            .one()
+        )
+        # Open tasks of an ended job are canceled: queued ones are never claimed, running ones
+        # fail their next heartbeat and their late completion is refused.
+        conn.execute(
+            tasks.update()
+            .where(tasks.c.job_id == job_id, tasks.c.status.in_(OPEN_TASK))
+            .values(status=TaskStatus.CANCELED.value, lease_until=None, completed_at=now)
+        )
+        settle(conn, ended, succeeded=False)
+        record_event(conn, ended, EventType.ending(status))
+
+    def _finish(self, conn: sa.Connection, job_id: str, finished: Finished) -> None:
+        done = (
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(
+                    status=JobStatus.SUCCEEDED.value,
+                    outputs=finished.outputs,
+                    warnings=finished.warnings,
+                    completed_at=time.time(),
+                )
+                .returning(*jobs.c)
+            )
+            .mappings()
+            .one()
+        )
+        settle(conn, done, succeeded=True)
+        record_event(conn, done, EventType.SUCCEEDED)
+
+
+def _set_stage(conn: sa.Connection, job_id: str, stage: int, count: int) -> None:
+    conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id)
+        .values(stage=stage, stage_tasks=count, stage_remaining=count)
+    )

@@ -1,0 +1,112 @@
+"""Turn a submit into a job to insert: the one path every submit route takes.
+
+Every skin (``/v1/jobs``, Replicate's predictions, the render contract) hands over a
+``JobRequest``; ``submit`` validates it with its operation, refuses inputs that name no
+uploaded object or a blocked address (the fetch policy of ``tilework.net``), prices it for keys
+with credits, and writes it through the group-commit ``Submitter``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from tilework.core.credits import megapixel_cost
+from tilework.core.jobs import NewJob
+from tilework.core.keys import ApiKey
+from tilework.core.settings import Settings
+from tilework.imaging.header import read_size_of
+from tilework.objects.store import ObjectStore
+from tilework.ops.base import Operation
+from tilework.ops.inputs import refuse_blocked_url, require_uploaded
+from tilework.service.services import Services
+from tilework.service.submitter import Outcome
+from tilework.service.validation import invalid_fields
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A submit, as any route hands it over: the operation, its input, its params unchecked."""
+
+    operation: str
+    source: dict[str, Any]  # {"key": an uploaded object} or {"url": ...}
+    params: dict[str, Any]
+    idempotency_key: str | None = None
+    webhook: dict[str, Any] | None = None  # {"url", "events", "format"}
+
+
+async def submit(services: Services, key: ApiKey, request: JobRequest) -> Outcome:
+    """Validate and insert the job (or find the one its idempotency key made); raises the
+    refusal: ``validation_failed``, ``ssrf_blocked``, ``queue_full``, ..."""
+    return await services.submitter.submit(lambda: new_job(services, key, request))
+
+
+def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
+    """Validate the params with their operation, check the input exists, ask the operation to
+    admit the job. Runs on the submitter's thread: it may touch storage."""
+    settings = services.settings
+    operation = services.registry.get(request.operation)
+    try:
+        valid = operation.validate(request.params)
+    except ValidationError as exc:
+        raise invalid_fields(exc.errors(), prefix=("params",)) from exc
+    objects = services.objects_for(key.tenant)
+    source, webhook = request.source, request.webhook
+    if "key" in source:
+        require_uploaded(objects, source["key"], "input.key")
+    else:
+        refuse_blocked_url(settings, source["url"], "input.url")
+    if webhook is not None:
+        refuse_blocked_url(settings, webhook["url"], "webhook.url")
+    operation.admit(valid, source, objects, settings)
+    cost = 0.0 if key.credits is None else _price(operation, valid, source, objects, settings)
+    params_json = valid.model_dump(mode="json")
+    idempotency_key = request.idempotency_key
+    return NewJob(
+        operation=request.operation,
+        params=params_json,
+        input=source,
+        stages=operation.stages(valid),
+        # Unique per tenant: another tenant's key of the same name is another job.
+        idempotency_key=None if idempotency_key is None else f"{key.tenant}/{idempotency_key}",
+        request_hash=_request_hash(request.operation, source, params_json, webhook),
+        webhook=webhook,
+        tenant=key.tenant,
+        key_id=key.id,
+        max_open_jobs=key.max_queued_jobs or settings.max_queued_jobs_per_key,
+        cost=cost,
+    )
+
+
+def _price(
+    operation: Operation[Any],
+    params: Any,
+    source: dict[str, Any],
+    objects: ObjectStore,
+    settings: Settings,
+) -> float:
+    """The credits to reserve: the operation's output megapixels for this input. A URL's image
+    is priced as the largest square input allowed; the charge at the end is what was made."""
+    if "key" in source:
+        with objects.open(source["key"]) as handle:
+            found = read_size_of(handle, settings.max_input_pixels)
+        size = (found.width, found.height)
+    else:
+        side = math.isqrt(settings.max_input_pixels)
+        size = (side, side)
+    pixels = min(operation.output_pixels(params, size), float(settings.max_output_pixels))
+    return megapixel_cost(pixels)
+
+
+def _request_hash(
+    operation: str, source: dict[str, Any], params: dict[str, Any], webhook: Any
+) -> str:
+    # The webhook only when there is one: hashes of requests without stay what they were.
+    request = [operation, source, params] + ([webhook] if webhook is not None else [])
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,120 @@
+"""Storing images callers send: a raw upload's byte stream, or the bytes of a ``data:`` URI.
+
+Either way the image is staged in the store's scratch directory, checked to be an image, and
+stored under its content address (``uploads/<sha256>``), so the same bytes are one object.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+from collections.abc import AsyncIterable
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+import anyio.to_thread
+
+from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.formats import SNIFF_BYTES, sniff
+from tilework.objects.paths import upload_key
+from tilework.objects.store import ObjectInfo, ObjectStore
+
+_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?),", re.DOTALL)
+
+
+class MalformedDataUriError(ValueError):
+    """A ``data:`` URI whose base64 payload does not decode."""
+
+
+async def store_stream(
+    objects: ObjectStore, chunks: AsyncIterable[bytes], max_bytes: int
+) -> ObjectInfo:
+    """Stage a streamed body (at most ``max_bytes``, else ``payload_too_large``) and store it."""
+    staged = staging_path(objects, "upload")
+    try:
+        digest, size, head = await _receive(chunks, staged, max_bytes)
+        return await anyio.to_thread.run_sync(store_staged, objects, staged, digest, size, head)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def data_uri_bytes(uri: str) -> bytes | None:
+    """The bytes a ``data:`` URI carries (base64 or percent-encoded); None when ``uri`` is not
+    a data URI. Raises ``MalformedDataUriError`` for base64 that does not decode."""
+    matched = _DATA_URI.match(uri[:512])
+    if matched is None:
+        return None
+    payload = uri[matched.end() :]
+    try:
+        if ";base64" in matched.group("params"):
+            return base64.b64decode(payload, validate=True)
+        return unquote_to_bytes(payload)
+    except (binascii.Error, ValueError):
+        raise MalformedDataUriError("the data URI's base64 is malformed") from None
+
+
+def store_bytes(objects: ObjectStore, data: bytes, max_bytes: int) -> ObjectInfo:
+    """Store an image held in memory (a data URI's), the way a raw upload is stored."""
+    if len(data) > max_bytes:
+        raise TileworkError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"images are limited to {max_bytes} bytes",
+            {"max": max_bytes},
+        )
+    staged = staging_path(objects, "datauri")
+    try:
+        staged.write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        return store_staged(objects, staged, digest, len(data), data[:SNIFF_BYTES])
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def store_staged(
+    objects: ObjectStore, staged: Path, digest: str, size: int, head: bytes
+) -> ObjectInfo:
+    """Store a received image under its content address, once it is known to be one: the one
+    path for uploads, whether sent raw or as a prediction's data URI."""
+    if size == 0:
+        raise TileworkError(
+            ErrorCode.VALIDATION_FAILED, "the upload is empty; send the image bytes as the body"
+        )
+    if sniff(head) is None:
+        raise TileworkError(
+            ErrorCode.UNSUPPORTED_FORMAT,
+            "the upload is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF image",
+        )
+    return objects.put_file(upload_key(digest), staged, digest)
+
+
+def staging_path(objects: ObjectStore, kind: str) -> Path:
+    return objects.scratch_dir() / f"{kind}-{os.getpid()}-{os.urandom(8).hex()}"
+
+
+def upload_too_large(max_bytes: int) -> TileworkError:
+    return TileworkError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"uploads are limited to {max_bytes} bytes",
+        {"max_bytes": max_bytes},
+    )
+
+
+async def _receive(
+    chunks: AsyncIterable[bytes], staged: Path, max_bytes: int
+) -> tuple[str, int, bytes]:
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    with staged.open("wb") as handle:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                raise upload_too_large(max_bytes)
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+            digest.update(chunk)
+            handle.write(chunk)
+    return digest.hexdigest(), size, head

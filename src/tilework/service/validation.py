@@ -1,0 +1,26 @@
+"""A validation failure as tilework reports it: one ``validation_failed`` naming each field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tilework.core.errors import ErrorCode, TileworkError
+
+
+def invalid_fields(
+    errors: Iterable[Mapping[str, Any]], prefix: tuple[str, ...] = ()
+) -> TileworkError:
+    """A failure naming each offending field, e.g. ``params.width``, from pydantic's errors
+    (each with its ``loc`` and ``msg``); ``prefix`` says where the validated object sits."""
+    named = [
+        {
+            "field": ".".join(str(part) for part in (*prefix, *error["loc"])),
+            "message": error["msg"],
+        }
+        for error in errors
+    ]
+    fields = ", ".join(error["field"] or "body" for error in named)
+    return TileworkError(
+        ErrorCode.VALIDATION_FAILED, f"invalid request: {fields}", {"errors": named}
+    )
