@@ -3,10 +3,16 @@ key of a tenant of its own (``TILEWORK_API_KEY``), or the admin key its server w
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +109,56 @@ def test_no_wait_then_show_watch_and_list(
         ).stdout
     )
     assert [job["id"] for job in listed["items"]] == [job_id]
+
+
+def on_a_terminal(server: ServerProcess, *args: str, key: str | None = None) -> tuple[int, str]:
+    """The command as a person sees it: its output a terminal (a pty, 200 columns wide), so it
+    prints tables and lines rather than JSON. Its exit status and what it printed, uncoloured."""
+    settings = {"url": server.url} | ({"api_key": key} if key else {})
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tilework", *args],
+        env=tilework_env(server.home, **settings) | {"COLUMNS": "200", "TERM": "xterm"},
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(follower)
+    printed = bytearray()
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the command closed its terminal
+            break
+        if not chunk:
+            break
+        printed += chunk
+    status = process.wait(timeout=120)
+    os.close(leader)
+    return status, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", printed.decode())
+
+
+def test_on_a_terminal_people_get_lines_and_tables(
+    loopback_server: ServerProcess, key: str, photo: Path
+) -> None:
+    queued = tilework(
+        loopback_server, "submit", "resize", str(photo), "-p", "width=30", "--no-wait", key=key
+    )
+    job_id = json.loads(queued.stdout)["id"]  # not a terminal: JSON
+    assert tilework(loopback_server, "jobs", "watch", job_id, key=key).returncode == 0
+    status, shown = on_a_terminal(loopback_server, "jobs", "show", job_id, key=key)
+    assert status == 0 and f"{job_id} resize succeeded 100.0%" in shown, shown
+    # Its output's size, then its signed URL (which rich may wrap onto a line of its own).
+    assert "output: 30x" in shown and f"/jobs/{job_id}/output." in shown, shown
+    status, listed = on_a_terminal(loopback_server, "jobs", "list", key=key)
+    row = next(line for line in listed.splitlines() if job_id in line)
+    assert status == 0 and "resize" in row and "succeeded" in row and "100.0%" in row, listed
+    assert not listed.lstrip().startswith("{")
+    status, keys = on_a_terminal(loopback_server, "keys", "list")  # the admin key of its home
+    assert status == 0 and "prefix" in keys and "tw_" in keys, keys
+    status, settings = on_a_terminal(loopback_server, "config")
+    assert status == 0 and "TILEWORK_HOME" in settings and "********" in settings, settings
 
 
 def test_cancel(loopback_server: ServerProcess, key: str, photo: Path) -> None:
