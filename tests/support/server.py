@@ -39,7 +39,8 @@ def tilework_env(home: Path, **settings: object) -> dict[str, str]:
     Lists and mappings are written as JSON, as the settings read them."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("TILEWORK_")}
     env.update(
-        PYTHONPATH=str(REPO),
+        # The checkout's tests (their plugins) and its sources, ahead of any installed copy.
+        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src")]),
         PYTHONUNBUFFERED="1",
         TILEWORK_HOME=str(home),
         TILEWORK_PLUGINS=json.dumps(TEST_PLUGINS),
