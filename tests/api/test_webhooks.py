@@ -9,6 +9,7 @@ import itertools
 import socket
 import time
 from datetime import datetime
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,28 @@ def test_deliveries_of_an_unknown_job_are_404(api: InProcessApi) -> None:
     response = api.http.get("/v1/jobs/nope/deliveries")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_sender_refuses_a_name_that_resolves_to_loopback(
+    make_api: MakeApi, tmp_path: Path
+) -> None:
+    """Through the app's own sender and its production policy (nothing allowed): the URL
+    passes the submit check (a plain name, no DNS there), and is refused at connect, once, with
+    the policy's code: a refused target is not retried, and the receiver hears nothing."""
+    name = socket.gethostname()
+    resolved = {info[4][0] for info in socket.getaddrinfo(name, 80, proto=socket.IPPROTO_TCP)}
+    assert resolved and not any(ip_address(a).is_global for a in resolved), (
+        f"this test needs the machine's own name ({name}) to resolve to a private address, "
+        f"as /etc/hosts makes it on Debian; it resolves to {resolved}"
+    )
+    api = make_api(webhook_retry_seconds=SCHEDULE)
+    with api.client() as client:
+        key = str(client.upload(images.photo(tmp_path / "photo.jpg", 64, 48))["key"])
+    with receiving() as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        hook = {"url": f"http://{name}:{port}/hook", "events": ["succeeded"]}
+        job = submit(api, key, hook, tasks=1, seconds=0)
+        (item,) = settled(api, job["id"], 1)
+        assert receiver.received() == []
+    assert item["status"] == "failed" and item["attempts"] == 1, item
+    assert item["attempts_log"][0]["error"].startswith("ssrf_blocked"), item

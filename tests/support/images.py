@@ -24,13 +24,71 @@ def photo(path: Path, width: int = 640, height: int = 480) -> Path:
     return path
 
 
+# The picture every oriented JPEG shows when displayed as its EXIF tag says: four quadrants,
+# so that each rotation and mirror puts a different colour in the top-left corner.
+QUADRANTS = {
+    "top_left": (220, 20, 20),
+    "top_right": (20, 200, 20),
+    "bottom_left": (20, 20, 220),
+    "bottom_right": (235, 235, 235),
+}
+# How a viewer turns the stored pixels for each orientation (PIL's names; its rotations are
+# counter-clockwise), and the inverse that stores an upright picture that way.
+_DISPLAY = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_INVERSE = {
+    Image.Transpose.ROTATE_270: Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_90: Image.Transpose.ROTATE_270,
+}
+
+
 def oriented_jpeg(path: Path, orientation: int, width: int = 60, height: int = 40) -> Path:
-    """A JPEG whose pixels are ``width``x``height`` with an EXIF orientation tag."""
-    image = Image.new("RGB", (width, height), (200, 30, 30))
+    """A JPEG with EXIF orientation ``orientation`` that, displayed upright, is ``width`` by
+    ``height`` in the four ``QUADRANTS``: its stored pixels are that picture turned the other
+    way (for 5-8, ``height`` by ``width``)."""
+    upright = Image.new("RGB", (width, height))
+    half_w, half_h = width // 2, height // 2
+    boxes = {
+        "top_left": (0, 0, half_w, half_h),
+        "top_right": (half_w, 0, width, half_h),
+        "bottom_left": (0, half_h, half_w, height),
+        "bottom_right": (half_w, half_h, width, height),
+    }
+    for corner, box in boxes.items():
+        upright.paste(QUADRANTS[corner], box)
+    stored = upright
+    if orientation in _DISPLAY:
+        display = _DISPLAY[orientation]
+        stored = upright.transpose(_INVERSE.get(display, display))
     exif = Image.Exif()
     exif[EXIF_ORIENTATION] = orientation
-    image.save(path, "JPEG", exif=exif.tobytes())
+    stored.save(path, "JPEG", exif=exif.tobytes(), quality=95)
     return path
+
+
+def quadrant_colours(image: pyvips.Image) -> dict[str, str]:
+    """Which of the ``QUADRANTS`` colours is at the middle of each quarter of ``image``."""
+    points = {
+        "top_left": (0.25, 0.25),
+        "top_right": (0.75, 0.25),
+        "bottom_left": (0.25, 0.75),
+        "bottom_right": (0.75, 0.75),
+    }
+    found = {}
+    for corner, (fx, fy) in points.items():
+        pixel = image.getpoint(int(image.width * fx), int(image.height * fy))[:3]
+        found[corner] = min(
+            QUADRANTS,
+            key=lambda name: sum((a - b) ** 2 for a, b in zip(QUADRANTS[name], pixel, strict=True)),
+        )
+    return found
 
 
 def cmyk_jpeg(path: Path) -> Path:
