@@ -81,13 +81,14 @@ def objects(settings: Settings) -> ObjectStore:
 
 @pytest.fixture
 def make_api(settings: Settings, tmp_path: Path) -> Iterator[MakeApi]:
-    """Apps on settings of the test's choosing, each with a fresh home and database."""
+    """Apps on settings of the test's choosing, each with a fresh home and database (SQLite
+    unless ``backend`` says otherwise)."""
     made: list[InProcessApi] = []
     with ExitStack() as stack:
 
-        def make(**overrides: Any) -> InProcessApi:
+        def make(backend: str = "sqlite", **overrides: Any) -> InProcessApi:
             folder = tmp_path / f"app-{len(made)}"
-            url = stack.enter_context(fresh_database("sqlite", folder))
+            url = stack.enter_context(fresh_database(backend, folder))
             values = {
                 "home": folder / "home",
                 "database_url": url,

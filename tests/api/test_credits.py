@@ -10,8 +10,11 @@ import pytest
 
 from tests.support import images
 from tests.support.api import InProcessApi, MakeApi
+from tests.support.fileserver import serving
+from tests.support.loopback import LOOPBACK
 from tests.support.tenancy import check_credits
 from tilework.client import Client, JobBody
+from tilework.core.credits import megapixel_cost
 
 
 @pytest.fixture
@@ -43,3 +46,26 @@ def test_cancel_releases_and_free_keys_count_nothing(api: InProcessApi, tmp_path
         admin.submit("resize", key=free, params={"width": 10})
         assert admin.current_key()["credits"] is None
         assert admin.ledger()["items"] == []
+
+
+def test_a_url_input_reserves_for_the_largest_input_and_is_charged_what_was_made(
+    make_api: MakeApi, tmp_path: Path
+) -> None:
+    """Its size is unknown until a worker downloads it: the reservation assumes the largest
+    square input allowed (3000 × 3000 here), the charge is the output's megapixels, and the
+    difference comes back."""
+    api = make_api(fetch_allow_hosts=LOOPBACK, max_input_pixels=9_000_000)  # a loopback source
+    images.photo(tmp_path / "p.jpg", 640, 480)
+    with serving(tmp_path) as base, api.tenant(credits=10) as client:
+        job = client.submit("resize", url=f"{base}/p.jpg", params={"width": 2000})
+        # A 2000 px wide output of a 3000 × 3000 input: 2000 × 2000.
+        assert client.current_key()["credits"] == 10 - 4.0
+        api.work()
+        done = client.job(job["id"])
+        assert done["status"] == "succeeded", done
+        (output,) = done["outputs"]
+        assert (output["width"], output["height"]) == (2000, 1500)
+        made = megapixel_cost(2000 * 1500)  # 3.0, less than reserved
+        assert client.current_key()["credits"] == 10 - made
+        movements = [(e["kind"], e["amount"]) for e in client.ledger()["items"]]
+    assert movements == [("charge", -made), ("release", 4.0), ("reserve", -4.0), ("grant", 10)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.support.loopback import LOOPBACK
 from tests.support.receiver import receiving
 from tests.support.tenancy import Finish, check_every_route_wants_a_key, check_tenants_apart
 from tilework.client import ApiError, Client, JobBody
+from tilework.service.access import CACHE_SECONDS
 
 
 def finish(api: InProcessApi) -> Finish:
@@ -126,6 +128,28 @@ def test_a_revoked_key_is_refused_at_once_on_its_host(api: InProcessApi) -> None
         with pytest.raises(ApiError) as revoked:
             doomed.jobs()
     assert revoked.value.status == 401
+
+
+def test_a_revocation_reaches_another_api_host_within_its_key_cache(make_api: MakeApi) -> None:
+    """Two API hosts on one database: the other host knew the key (cached) and refuses it
+    once its cache entry lapses, within ``CACHE_SECONDS`` of the revocation."""
+    here = make_api()
+    there = make_api(home=here.settings.home, database_url=here.settings.database_url)
+    secret = here.tenant_key()
+    with here.client(secret) as on_here, there.client(secret) as on_there:
+        assert on_there.jobs()["items"] == []  # known there now, and cached
+        with here.client() as admin:
+            admin.revoke_key(on_here.current_key()["id"])
+        revoked_at = time.monotonic()
+        while True:
+            try:
+                on_there.jobs()
+            except ApiError as refused:
+                assert refused.status == 401
+                break
+            # Twice the cache: room for a loaded machine, far short of "never".
+            assert time.monotonic() - revoked_at < 2 * CACHE_SECONDS, "still accepted"
+            time.sleep(0.1)
 
 
 def test_bodies_past_the_cap_are_413_and_cors_is_as_configured(make_api: MakeApi) -> None:

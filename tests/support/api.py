@@ -61,11 +61,15 @@ class InProcessApi:
         """The SDK on this app, with ``key`` or else the admin key."""
         return Client(BASE_URL, key or self.admin_key, transport=self.transport)
 
-    def tenant(self, **limits: Any) -> Client:
-        """The SDK with the key of a new tenant, made by the admin key."""
+    def tenant_key(self, **limits: Any) -> str:
+        """The secret of a new tenant's key, made by the admin key."""
         with self.client() as admin:
             made = admin.create_key(f"t-{uuid.uuid4().hex[:10]}", "test", **limits)
-        return self.client(made["key"])
+        return str(made["key"])
+
+    def tenant(self, **limits: Any) -> Client:
+        """The SDK with the key of a new tenant, made by the admin key."""
+        return self.client(self.tenant_key(**limits))
 
     def work(self, executor: TaskExecutor | None = None) -> None:
         """Run every task there is to run until nothing is running or due: in this thread, or
