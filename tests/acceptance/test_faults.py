@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ from sqlalchemy.engine import make_url
 
 from tests.support import images
 from tests.support.databases import fresh_database
+from tests.support.loopback import LOOPBACK
+from tests.support.receiver import receiving
 from tests.support.server import ServerProcess
 from tests.support.tcpproxy import TcpProxy
 
@@ -32,8 +36,21 @@ def wait_until(check: Any, timeout: float = 60) -> None:
 
 
 def test_kill_9_of_the_api_and_a_worker_loses_no_job(tmp_path: Path) -> None:
-    with fresh_database("postgresql", tmp_path) as url:
-        settings = {"workers": 0, "lease_seconds": 2, "database_url": url}
+    """Nor any webhook: the receiver refuses (503) until the hosts are killed, so messages are
+    pending then; the new hosts send every one of them."""
+    accepting = threading.Event()
+
+    def answer(_path: str, _seen: int) -> tuple[int, dict[str, str]]:
+        return (200, {}) if accepting.is_set() else (503, {})
+
+    with fresh_database("postgresql", tmp_path) as url, receiving(answer) as receiver:
+        settings = {
+            "workers": 0,
+            "lease_seconds": 2,
+            "database_url": url,
+            "fetch_allow_hosts": LOOPBACK,  # the receiver is on loopback
+            "webhook_retry_seconds": [0.5] * 60,
+        }
         api = ServerProcess(tmp_path / "api", **settings).start()
         worker = api.worker()
         spare = None
@@ -41,22 +58,46 @@ def test_kill_9_of_the_api_and_a_worker_loses_no_job(tmp_path: Path) -> None:
             with api.client() as client:
                 key = client.upload(images.photo(tmp_path / "p.png", 64, 64))["key"]
                 params = {"tasks": 4, "stages": 2, "sleep_ms": 150}
-                ids = [client.submit("noop", key=key, params=params)["id"] for _ in range(6)]
-            wait_until(lambda: running_tasks(url) > 0)
+                hook = {"url": f"{receiver.url}/hook", "events": ["succeeded"]}
+                ids = [
+                    client.submit("noop", key=key, params=params, webhook=hook)["id"]
+                    for _ in range(6)
+                ]
+            wait_until(lambda: refused_attempts(url) > 0)  # a job done, its message pending
             api.process.kill()  # type: ignore[union-attr]
             os.kill(worker.process.pid, signal.SIGKILL)
             api.process.wait()  # type: ignore[union-attr]
+            accepting.set()
             # A new API (same database, same storage) and a new worker host pick up the work.
             api = ServerProcess(tmp_path / "api", **settings).start()
             spare = api.worker(workers=2)  # the whole backlog is left to it
             with api.client() as client:
                 finished = [client.wait(job_id, timeout=120) for job_id in ids]
+            wait_until(lambda: delivered(url) == len(ids))
         finally:
             worker.stop()
             assert spare is None or spare.stop() == 0, api.log()
             assert api.stop() == 0, api.log()
     assert [job["status"] for job in finished] == ["succeeded"] * 6, api.log()
     assert "tasks_recovered" in api.log()
+    # Each job's message reached the receiver (refused before the kill, sent after it).
+    assert {json.loads(r.body)["data"]["id"] for r in receiver.requests} == set(ids)
+
+
+def refused_attempts(url: str) -> int:
+    with psycopg.connect(url) as db:
+        row = db.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND attempts > 0"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def delivered(url: str) -> int:
+    with psycopg.connect(url) as db:
+        row = db.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def error_of(response: httpx.Response) -> tuple[int, str]:
