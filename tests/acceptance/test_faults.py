@@ -22,10 +22,15 @@ from tests.support.server import ServerProcess
 from tests.support.tcpproxy import TcpProxy
 
 
-def running_tasks(url: str) -> int:
+def count(url: str, table: str, where: str) -> int:
+    """Rows of ``table`` matching ``where``, read straight from the database."""
     with psycopg.connect(url) as db:
-        row = db.execute("SELECT count(*) FROM tasks WHERE status = 'running'").fetchone()
+        row = db.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()  # type: ignore[arg-type]
     return int(row[0]) if row else 0
+
+
+def running_tasks(url: str) -> int:
+    return count(url, "tasks", "status = 'running'")
 
 
 def wait_until(check: Any, timeout: float = 60) -> None:
@@ -85,19 +90,11 @@ def test_kill_9_of_the_api_and_a_worker_loses_no_job(tmp_path: Path) -> None:
 
 
 def refused_attempts(url: str) -> int:
-    with psycopg.connect(url) as db:
-        row = db.execute(
-            "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND attempts > 0"
-        ).fetchone()
-    return int(row[0]) if row else 0
+    return count(url, "webhook_deliveries", "status = 'pending' AND attempts > 0")
 
 
 def delivered(url: str) -> int:
-    with psycopg.connect(url) as db:
-        row = db.execute(
-            "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'"
-        ).fetchone()
-    return int(row[0]) if row else 0
+    return count(url, "webhook_deliveries", "status = 'delivered'")
 
 
 def error_of(response: httpx.Response) -> tuple[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 
@@ -29,3 +30,9 @@ def new_id() -> str:
         value, digit = divmod(value, 32)
         chars.append(_ALPHABET[digit])
     return "".join(reversed(chars))
+
+
+def holder_id(role: str) -> str:
+    """Who holds a lease: this host and process, and ``role`` within it (a worker's index,
+    ``webhooks``), as the rows' ``worker_id`` shows it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{role}"

@@ -11,9 +11,7 @@ attempts run out. A delivery's outcome never touches its job.
 from __future__ import annotations
 
 import json
-import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +23,7 @@ import httpx
 import structlog
 
 from tilework.core.errors import TileworkError
+from tilework.core.ids import holder_id
 from tilework.core.jobs import JsonDict
 from tilework.core.settings import Settings
 from tilework.core.signatures import signed_headers
@@ -75,7 +74,7 @@ class Deliverer:
         # Each tenant's, found at its first delivery; a rotation is a restart.
         self._secrets: dict[str, list[str]] = {}
         # The lease holder's name, as a worker's: which host and process holds a delivery.
-        self.sender = f"{socket.gethostname()}:{os.getpid()}:webhooks"
+        self.sender = holder_id("webhooks")
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 

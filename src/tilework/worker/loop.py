@@ -8,8 +8,6 @@ transaction. Every task it holds, run or waiting its turn, keeps its lease throu
 from __future__ import annotations
 
 import math
-import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import structlog
 
 from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.ids import holder_id
 from tilework.core.jobs import ClaimedTask
 from tilework.core.settings import Settings
 from tilework.queue import Completion, Queue
@@ -55,7 +54,7 @@ class Worker:
         self.executor = executor
         self.signal = signal or Polling()
         # Unique across hosts, processes and the worker threads of one process.
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{index}"
+        self.worker_id = holder_id(str(index))
         self._drain_until: float | None = None
         self._next_sweep = 0.0
         self._batch = 1

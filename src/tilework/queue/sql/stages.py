@@ -24,7 +24,6 @@ from tilework.queue.interface import Completion
 from tilework.queue.policy import QueuePolicy
 from tilework.queue.sql.rows import OPEN_TASK, lock_job, stage_tasks, task_rows
 from tilework.queue.workflow import (
-    Abandon,
     FailJob,
     Retry,
     Substitute,
@@ -115,34 +114,25 @@ class Stages:
         }
         if isinstance(decision, Retry):
             values.update(status=TaskStatus.QUEUED.value, run_after=now + decision.delay)
-        else:
-            values.update(status=TaskStatus.FAILED.value, completed_at=now)
-        conn.execute(tasks.update().where(tasks.c.id == task.id).values(**values))
-        if isinstance(decision, Retry):
-            if lost:
-                self.notify(conn)
         elif isinstance(decision, Substitute):
             # The same row, fresh attempts: the stage's count of open tasks does not change,
             # and the original error stays on the row for the record.
-            substitute = decision.task
-            conn.execute(
-                tasks.update()
-                .where(tasks.c.id == task.id)
-                .values(
-                    kind=substitute.kind,
-                    payload=substitute.payload,
-                    timeout_seconds=substitute.timeout_seconds,
-                    status=TaskStatus.QUEUED.value,
-                    attempts=0,
-                    run_after=now,
-                    completed_at=None,
-                )
+            values.update(
+                kind=decision.task.kind,
+                payload=decision.task.payload,
+                timeout_seconds=decision.task.timeout_seconds,
+                status=TaskStatus.QUEUED.value,
+                attempts=0,
+                run_after=now,
             )
-            self.notify(conn)
-        elif isinstance(decision, FailJob):
+        else:  # FailJob, Abandon
+            values.update(status=TaskStatus.FAILED.value, completed_at=now)
+        conn.execute(tasks.update().where(tasks.c.id == task.id).values(**values))
+        if isinstance(decision, FailJob):
             self.end_job(conn, job.id, JobStatus.FAILED, decision.code, decision.message)
-        else:
-            assert isinstance(decision, Abandon)
+        elif values.get("run_after") == now:
+            # Due at once (a substitute, a lost worker's retry): wake idle workers.
+            self.notify(conn)
 
     def end_job(
         self, conn: sa.Connection, job_id: str, status: JobStatus, code: ErrorCode, message: str
