@@ -21,6 +21,7 @@ from tilework.store.dialect import Dialect, dialect_of
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK_POLL_SECONDS = 0.0005
+WAL_SWITCH_POLL_SECONDS = 0.01
 _WRITE = "tilework_write"
 
 
@@ -59,12 +60,30 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Take transaction control away from the sqlite3 module so that _begin_sqlite decides.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _enable_wal(cursor)
     # NORMAL in WAL mode loses at most the last commits on power loss, never consistency.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the database to WAL (a no-op once it is), waiting out other connections.
+
+    Hosts opening a new database at once each read it, then want its exclusive lock to switch;
+    SQLite answers "locked" at once rather than call the busy handler (each holds what the
+    other waits for), so the switch is tried again in short steps.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(WAL_SWITCH_POLL_SECONDS)
 
 
 def _begin_sqlite(connection: sa.Connection) -> None:
