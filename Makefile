@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_STAMP := $(VENV)/.installed-torch
 
-.PHONY: install install-torch run test lint bench clean
+.PHONY: install install-torch test-packages run test lint bench clean
 
 install: $(STAMP)
 
@@ -23,13 +23,37 @@ $(TORCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q "torch==2.13.0"
 	touch $(TORCH_STAMP)
 
+# Debian packages whose programs the tests run, as command:package pairs, installed (as root,
+# through apt) only when the command is missing: pgbouncer for tests/acceptance/test_pooler.py.
+# The tests start their own daemons on free ports, so a system service that a package starts on
+# install (where no policy-rc.d forbids it) is stopped and disabled: it would hold a port and
+# run for nothing.
+TEST_PACKAGES := pgbouncer:pgbouncer
+
+test-packages:
+	@PATH="$$PATH:/usr/sbin"; missing=; \
+	for pair in $(TEST_PACKAGES); do \
+		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	echo "installing Debian packages for the tests:$$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing || exit 1; \
+	for package in $$missing; do \
+		if [ -d /run/systemd/system ] && [ -e "/lib/systemd/system/$$package.service" ]; then \
+			systemctl disable --now -q "$$package" || true; \
+		elif [ -x "/etc/init.d/$$package" ]; then \
+			"/etc/init.d/$$package" stop >/dev/null 2>&1 || true; \
+			update-rc.d "$$package" disable >/dev/null 2>&1 || true; \
+		fi; \
+	done
+
 run: install
 	$(BIN)/tilework serve
 
 # The suite under coverage (branch, every Python process it starts; settings in pyproject.toml),
 # then the report, which fails below its fail_under. PYTEST_ARGS narrows the run (and lifts the
 # floor, which only the whole suite must reach): make test PYTEST_ARGS=tests/api
-test: install-torch
+test: install-torch test-packages
 	rm -rf .coverage-data && mkdir .coverage-data
 	$(BIN)/coverage run -m pytest --durations=25 $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
