@@ -94,6 +94,15 @@ def many_pages_tiff(path: Path, pages: int = 5000) -> Path:
     return path
 
 
+def large_smooth_jpeg(path: Path, side: int = 8000) -> Path:
+    """A JPEG within the pixel limit whose pixels decode to far more than its file: ``side``²
+    RGB (183 MiB at 8000) in about 1 MB. Only a decoder that shrinks while it loads stays small."""
+    colour = pyvips.Image.black(side, side, bands=3).linear(1, [90, 140, 200])
+    ramp = pyvips.Image.xyz(side, side)[0] // 64  # a gentle ramp: compresses well, not flat
+    (colour + ramp).cast("uchar").jpegsave(str(path), Q=80)
+    return path
+
+
 def svg_with_external_entity(path: Path) -> Path:
     path.write_text(
         '<?xml version="1.0"?>\n'
