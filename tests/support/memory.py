@@ -50,11 +50,18 @@ class Growth:
     processes measured had gone by the end (killed and replaced, say)."""
 
     above_start: dict[int, int] = field(default_factory=dict)
+    resident_peak: dict[int, int] = field(default_factory=dict)
     gone: set[int] = field(default_factory=set)
 
     @property
     def peak(self) -> int:
+        """The largest growth of any process measured."""
         return max(self.above_start.values(), default=0)
+
+    @property
+    def largest(self) -> int:
+        """The largest resident size any process measured reached."""
+        return max(self.resident_peak.values(), default=0)
 
 
 @contextmanager
@@ -66,6 +73,7 @@ def measured(pids: set[int]) -> Iterator[Growth]:
     yield growth
     for pid, resident in start.items():
         try:
-            growth.above_start[pid] = status_bytes(pid, "VmHWM") - resident
+            growth.resident_peak[pid] = status_bytes(pid, "VmHWM")
+            growth.above_start[pid] = growth.resident_peak[pid] - resident
         except FileNotFoundError:
             growth.gone.add(pid)
