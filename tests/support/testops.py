@@ -9,6 +9,7 @@ import time
 from pydantic import BaseModel, ConfigDict, Field
 
 from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.formats import OutputFormat
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.objects.paths import job_output_key
 from tilework.ops.base import Operation, SingleTaskOperation, TaskContext
@@ -136,4 +137,30 @@ class BrokenTiles(Upscale):
         return super().run(ctx)
 
 
-operations = [Flaky(), Crash(), Sleep(), Spin(), Fanout(), BrokenTiles()]
+class OversizeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    declared_pixels: int = Field(2_000_000, ge=0)
+    side: int = Field(2000, ge=1, le=4000)
+
+
+class Oversize(SingleTaskOperation[OversizeParams]):
+    """Declares ``declared_pixels`` of output, its price, and makes a ``side`` × ``side`` PNG:
+    an operation that makes more than it declared, which no built-in one does."""
+
+    name = "test_oversize"
+    Params = OversizeParams
+
+    def output_pixels(self, params: OversizeParams, size: tuple[int, int]) -> float:
+        return float(params.declared_pixels)
+
+    def run(self, ctx: TaskContext[OversizeParams]) -> JsonDict:
+        import pyvips  # only in the task process, as the built-in operations do
+
+        side = ctx.params.side
+        with ctx.scratch_file(".png") as path:
+            pyvips.Image.black(side, side).write_to_file(str(path))
+            output = ctx.store_output(path, OutputFormat.PNG, side, side)
+        return {"outputs": [output]}
+
+
+operations = [Flaky(), Crash(), Sleep(), Spin(), Fanout(), BrokenTiles(), Oversize()]

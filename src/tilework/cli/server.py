@@ -58,9 +58,11 @@ def serve(
         if admin_key
         else "admin API key: none in this home; make one with `tilework keys create --admin`"
     )
-    # uvicorn re-raises the signal that stopped it once it has shut down; a handler of ours
-    # absorbs that so the workers below still get their drain.
-    signal.signal(signal.SIGTERM, _absorb)
+    # uvicorn re-raises the signals that stopped it once it has shut down; handlers of ours
+    # count them so the workers below still get their drain, or none when there were two.
+    stops = _StopSignals()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stops.caught)
     api = create_app(state)
     # Everything imported and built so far lives as long as the process. Frozen, the garbage
     # collector stops walking it on every full collection: those walks were the 40 ms pauses
@@ -75,7 +77,7 @@ def serve(
             access_log=False,
         )
     finally:
-        pool.stop()
+        pool.stop(at_once=stops.count > 1)
 
 
 def worker(
@@ -113,8 +115,16 @@ def config() -> None:
     emit(settings_with().effective(), render_mapping)
 
 
-def _absorb(_signum: int, _frame: FrameType | None) -> None:
-    pass
+class _StopSignals:
+    """The SIGTERMs and Ctrl-Cs uvicorn caught: it re-raises each to the handler it found once
+    it has shut down. A second one that came while the API was closing, before the pool's own
+    handler was there, still means "stop at once"."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def caught(self, _signum: int, _frame: FrameType | None) -> None:
+        self.count += 1
 
 
 def _migrate(database: Database) -> None:

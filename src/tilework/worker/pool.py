@@ -86,14 +86,18 @@ class WorkerPool:
         """Whether any worker loop is still running."""
         return any(thread.is_alive() for thread in self._threads)
 
-    def stop(self) -> None:
-        """Drain every worker and wait for them; a second SIGTERM or Ctrl-C stops them at once.
+    def stop(self, at_once: bool = False) -> None:
+        """Drain every worker and wait for them; a second SIGTERM or Ctrl-C stops them at once,
+        as does ``at_once`` (the second came before this was called).
 
         Called from the main thread, which is where signal handlers live.
         """
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._hurry)
+        log.info("pool_draining", seconds=self.settings.drain_seconds)
         self._stop_all()
+        if at_once:
+            self._hurry(signal.SIGTERM, None)
         deadline = time.monotonic() + self.settings.drain_seconds + STOP_GRACE_SECONDS
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
