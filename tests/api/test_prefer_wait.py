@@ -52,7 +52,9 @@ def test_a_slow_job_answers_201_when_the_wait_runs_out(
     waited = time.monotonic() - started
     assert answer.status_code == 201, answer.text
     assert answer.json()["status"] == "queued"
-    assert 1.0 <= waited < 10.0
+    # It waited out its second (a lower bound load cannot break), and not the 60 s of a bare
+    # `wait` or of the cap.
+    assert 1.0 <= waited < 30.0
 
 
 def test_a_failed_job_is_finished_too(make_api: MakeApi) -> None:

@@ -136,18 +136,26 @@ def test_a_batch_writes_rare_shapes_the_general_way(queue: SqlQueue) -> None:
 
 
 def test_failures_retry_after_a_delay_then_fail_the_job_with_the_code(queue: SqlQueue) -> None:
-    # Backoffs long enough (0.1–0.4 s) that the next claim surely comes before they end.
-    queue = SqlQueue(queue.db, queue.planner, QueuePolicy(retry_base_seconds=0.2))
+    # Backoffs of 1–2 s, then 2–4 s: the claim made at once surely comes before they end.
+    base = 2.0
+    queue = SqlQueue(queue.db, queue.planner, QueuePolicy(retry_base_seconds=base))
     job, _ = queue.create_job(noop_job())
     error = TileworkError(ErrorCode.DOWNLOAD_FAILED, "source answered 503")
     for attempt in (1, 2):
         [item] = queue.claim(WORKER, 1, LEASE)
         assert item.task.attempts == attempt
+        failed_at = time.time()
         queue.fail(item.task.id, WORKER, error)
         [task] = queue.job_tasks(job.id)
         assert task.status is TaskStatus.QUEUED and task.error_code == "download_failed"
         assert queue.claim(WORKER, 1, LEASE) == []  # the retry waits for its backoff
-        time.sleep(0.2 * 2 ** (attempt - 1) + 0.01)
+        # Due after half to all of the attempt's ceiling, counted from the failure.
+        ceiling = base * 2 ** (attempt - 1)
+        with queue.db.read() as conn:
+            due = conn.execute(sa.select(tasks.c.run_after).where(tasks.c.id == task.id)).one()[0]
+        assert failed_at + ceiling / 2 <= due <= time.time() + ceiling
+        with queue.db.write() as conn:  # due now: the backoff's end, without sleeping it out
+            conn.execute(tasks.update().where(tasks.c.id == task.id).values(run_after=time.time()))
     [item] = queue.claim(WORKER, 1, LEASE)
     queue.fail(item.task.id, WORKER, error)
     failed = queue.get_job(job.id)
@@ -219,10 +227,12 @@ def test_release_returns_a_task_without_spending_an_attempt(queue: SqlQueue) -> 
 
 def test_heartbeats_extend_the_lease(queue: SqlQueue) -> None:
     queue.create_job(noop_job())
-    [held] = queue.claim(WORKER, 1, 0.2)
-    for _ in range(4):
-        time.sleep(0.1)
-        assert queue.heartbeat([held.task.id], WORKER, 0.2)
+    [held] = queue.claim(WORKER, 1, 1.0)
+    # Past the first lease (1.2 s against 1 s), each heartbeat and the sweep well within a
+    # lease of the one before (0.2 s against 1 s).
+    for _ in range(6):
+        time.sleep(0.2)
+        assert queue.heartbeat([held.task.id], WORKER, 1.0)
     assert queue.recover_expired() == 0
 
 

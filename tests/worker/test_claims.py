@@ -62,9 +62,35 @@ def postgres_queue(settings: Settings, tmp_path: Path) -> Iterator[SqlQueue]:
             database.dispose()
 
 
+class WatchedListener(PostgresListener):
+    """The worker's real listener, recording each wait it is asked for, so that a test can see
+    when the worker has gone idle instead of guessing with a sleep."""
+
+    def __init__(self, url: str) -> None:
+        self.waits: list[float] = []  # the timeout of every wait, in order
+        self.idle = threading.Event()
+        self._woken = False
+        super().__init__(url)
+
+    def wake(self) -> None:
+        self._woken = True
+        super().wake()
+
+    def wait(self, timeout: float, since: int | None = None) -> None:
+        self.waits.append(timeout)
+        # Idle: the worker found nothing and starts its long wait with no wake due, after the
+        # listener's own wake on connecting; now only a notification (or a stop) ends it early.
+        if timeout == loop.IDLE_SECONDS and self._woken and since == self.mark():
+            self.idle.set()
+        super().wait(timeout, since)
+
+
 @contextmanager
-def listening_worker(settings: Settings, url: str) -> Iterator[Counter[str]]:
-    """A worker on its own connections with a LISTEN; yields a count of its statements."""
+def listening_worker(
+    settings: Settings, url: str
+) -> Iterator[tuple[Counter[str], WatchedListener]]:
+    """A worker on its own connections with a LISTEN, once it is idle; yields a count of its
+    statements and its listener."""
     database = Database(url)
     statements: Counter[str] = Counter()
 
@@ -73,16 +99,14 @@ def listening_worker(settings: Settings, url: str) -> Iterator[Counter[str]]:
 
     event.listen(database.engine, "before_cursor_execute", count)
     queue = SqlQueue(database, Registry.load(settings), queue_policy(settings))
-    signal = PostgresListener(url)
+    signal = WatchedListener(url)
     worker = Worker(settings, queue, Executor(settings), signal=signal)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not signal.listening and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert signal.listening
-        yield statements
+        # Past start-up (the first sweep and claims): listening, and waiting to be woken.
+        assert signal.idle.wait(30), "the worker never went idle"
+        yield statements, signal
     finally:
         worker.stop()
         worker.stop()
@@ -93,24 +117,30 @@ def listening_worker(settings: Settings, url: str) -> Iterator[Counter[str]]:
 
 
 def test_an_idle_worker_queries_about_once_a_second(settings: Settings, tmp_path: Path) -> None:
-    settings = settings.model_copy(update={"lease_seconds": 30})
+    settings = settings.model_copy(update={"lease_seconds": 30})  # no sweep in the window
     with (
         postgres_queue(settings, tmp_path) as queue,
-        listening_worker(settings, queue.db.url) as statements,
+        listening_worker(settings, queue.db.url) as (statements, signal),
     ):
-        time.sleep(1.5)  # past start-up: the first sweep and claims
-        before = sum(statements.values())
+        before, waits_before = sum(statements.values()), len(signal.waits)
+        started = time.monotonic()
         time.sleep(4)
         idle = sum(statements.values()) - before
-    assert 2 <= idle <= 6, statements
+        elapsed = time.monotonic() - started
+        waits = signal.waits[waits_before:]
+    # Every look is followed by a wait of IDLE_SECONDS, not a poll's backoff (poll_max_seconds,
+    # 0.5 s), and nothing wakes it sooner: one claim a second at most, however slow the
+    # machine; and it does look again, long before a minute. A claim is one statement.
+    assert waits and set(waits) == {loop.IDLE_SECONDS}, waits
+    assert 1 <= idle <= elapsed / loop.IDLE_SECONDS + 1, statements
 
 
 def test_a_notification_wakes_an_idle_worker(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Without the notification the worker would look again only after a minute.
+    # Without the notification the idle worker would look again only after a minute.
     monkeypatch.setattr(loop, "IDLE_SECONDS", 60.0)
     with postgres_queue(settings, tmp_path) as queue, listening_worker(settings, queue.db.url):
-        time.sleep(0.5)
+        # The worker is in its minute-long wait (listening_worker waited for that).
         job = wait_for(queue, submit(queue, "noop", tasks=3, stages=2), ended, timeout=20)
     assert job.status is JobStatus.SUCCEEDED

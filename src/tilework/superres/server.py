@@ -91,6 +91,7 @@ def _serve_connection(conn: Connection, runs: queue.Queue[Run]) -> None:
             try:
                 _answer(conn, run)
             except OSError:  # the task process died or was killed while its tile ran
+                log.info("sender_left", model=run.model, factor=run.factor)
                 return
 
 

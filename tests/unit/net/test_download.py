@@ -111,7 +111,8 @@ def test_a_slow_loris_source_is_cut_at_the_deadline(tmp_path: Path) -> None:
         took = time.monotonic() - started
     assert error.code is ErrorCode.DOWNLOAD_FAILED
     assert "too long" in error.message
-    assert took < 3
+    # A 1 s deadline against a trickle that never ends (nor reaches the byte cap for a day).
+    assert took < 10
 
 
 def test_an_endless_chunked_body_is_cut_at_the_byte_cap(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ def test_a_wake_after_the_mark_ends_the_wait_at_once() -> None:
     signal.wake()  # tasks committed while the worker was still looking for them
     started = time.monotonic()
     signal.wait(30, seen)
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # against the wait's 30 s
 
 
 def test_a_wait_without_a_wake_lasts_its_timeout_and_a_wake_cuts_it_short() -> None:
@@ -26,5 +26,5 @@ def test_a_wait_without_a_wake_lasts_its_timeout_and_a_wake_cuts_it_short() -> N
     waker.start()
     started = time.monotonic()
     signal.wait(30, signal.mark())
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 10  # woken after 0.1 s, against the wait's 30 s
     waker.join()

@@ -140,10 +140,15 @@ def _leave_mid_run(models: ModelProcesses, capfd: pytest.CaptureFixture[str]) ->
     assert out.shape == (80, 112, 3)
     process = models._processes[0]
     assert process is not None and process.poll() is None
-    # The answer to the departed sender was dropped quietly (the model process shares our
-    # stderr), not with a connection thread's traceback.
-    time.sleep(0.5)
-    assert "Traceback" not in capfd.readouterr().err
+    # The answer to the departed sender is dropped quietly, not with a connection thread's
+    # traceback: read the model process's stderr (ours) until it says it dropped it.
+    err = ""
+    deadline = time.monotonic() + 30
+    while "sender_left" not in err:
+        err += capfd.readouterr().err
+        assert "Traceback" not in err, err
+        assert time.monotonic() < deadline, f"the answer was never dropped: {err}"
+        time.sleep(0.05)
 
 
 def test_stop_ends_the_model_process_by_its_normal_exit(models: ModelProcesses) -> None:
@@ -151,10 +156,10 @@ def test_stop_ends_the_model_process_by_its_normal_exit(models: ModelProcesses) 
     RemoteNetwork(models.address(0), "animevideov3", 2).upscale(picture(5))
     [process] = models._processes
     assert process is not None
-    started = time.monotonic()
     models.stop()
-    assert process.returncode == 0  # not the kill after the grace period
-    assert time.monotonic() - started < 5
+    # Not the kill after the grace period (STOP_SECONDS), which would say -9: the exit code
+    # tells them apart however slow the machine, where a clock would need a margin.
+    assert process.returncode == 0
 
 
 def torch_sees_a_gpu() -> bool:
