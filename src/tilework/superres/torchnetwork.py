@@ -152,10 +152,11 @@ class TorchNetwork:
         return y.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
     def _batch_pixels(self) -> int:
-        """Input pixels per batch: on CUDA, a share of free memory over the bytes a probe run
-        needed per input pixel."""
-        if not self.cuda:
-            return CPU_BATCH_PIXELS
+        """Input pixels per batch."""
+        return self._cuda_batch_pixels() if self.cuda else CPU_BATCH_PIXELS
+
+    def _cuda_batch_pixels(self) -> int:
+        """A share of free GPU memory over the bytes a probe run needed per input pixel."""
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         before = torch.cuda.memory_allocated(self.device)
