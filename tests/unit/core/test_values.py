@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -112,8 +114,16 @@ def test_settings_read_the_environment_and_mask_secrets(
 
 def test_generated_signing_key_is_stable_across_processes(tmp_path: Path) -> None:
     first = Settings(home=tmp_path).signing_key()
-    assert first == Settings(home=tmp_path).signing_key()
     assert len(first) >= 32
+    # Another process with the same home (a restart, the CLI) reads the same key back.
+    script = "import sys; from tilework.core.settings import Settings; " + (
+        "sys.stdout.write(Settings(home=sys.argv[1]).signing_key().hex())"
+    )
+    read = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert bytes.fromhex(read.stdout) == first
+    assert Settings(home=tmp_path / "elsewhere").signing_key() != first
 
 
 def _job(status: JobStatus, stage: int, stage_tasks: int, remaining: int) -> JobRecord:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -39,6 +41,16 @@ def test_missing_objects(store: LocalObjectStore) -> None:
 
 
 def test_urls_are_signed_for_the_key(store: LocalObjectStore) -> None:
-    url = store.url("jobs/a/output.png", 60)
-    assert url.startswith("http://127.0.0.1:1/v1/files/jobs/a/output.png?expires=")
-    assert "signature=" in url
+    before = int(time.time())
+    url = urlsplit(store.url("jobs/a/output.png", 60))
+    assert url.geturl().startswith("http://127.0.0.1:1/v1/files/jobs/a/output.png?expires=")
+    query = parse_qs(url.query)
+    expires, signature = int(query["expires"][0]), query["signature"][0]
+    assert before + 60 <= expires <= int(time.time()) + 60
+    # The signature is the store's key's, for this key, method and expiry only.
+    assert store.signer.verify("GET", "jobs/a/output.png", expires, signature)
+    assert not store.signer.verify("GET", "jobs/b/output.png", expires, signature)
+    assert not store.signer.verify("PUT", "jobs/a/output.png", expires, signature)
+    assert not store.signer.verify("GET", "jobs/a/output.png", expires + 1, signature)
+    other = UrlSigner(b"another key", "http://127.0.0.1:1")
+    assert not other.verify("GET", "jobs/a/output.png", expires, signature)
