@@ -19,6 +19,7 @@ from tilework.service.submitter import Submitter
 from tilework.store.database import Database
 from tilework.store.deliveries import Deliveries
 from tilework.store.events import EventLog
+from tilework.store.files import Files
 from tilework.store.keys import ApiKeys
 from tilework.store.notify import Polling, task_signal
 from tilework.store.secrets import webhook_secrets
@@ -56,6 +57,7 @@ def build_services(settings: Settings) -> Services:
         keys,
         Authenticator(keys),
         RateLimiter(settings.rate_limit_per_minute),
+        Files(database),
     )
 
 

@@ -151,4 +151,4 @@ def test_bad_uploads_and_keys(client: Client, server: ServerProcess, tmp_path: P
         with pytest.raises(ApiError) as refused:
             client.submit("resize", key=key, params={"width": 30})
         assert refused.value.code == "validation_failed", key
-    assert server.http.get(f"{server.url}/v1/files/../secret_key", timeout=10).status_code == 404
+    assert server.http.get(f"{server.url}/v1/objects/../secret_key", timeout=10).status_code == 404

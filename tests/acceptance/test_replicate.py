@@ -17,7 +17,7 @@ from standardwebhooks import Webhook
 from tests.support import images
 from tests.support.fileserver import serving
 from tests.support.receiver import receiving
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, SharedServers
 
 
 @pytest.fixture
@@ -47,6 +47,19 @@ def client(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[r
     sdk._client.close()  # the client has no close() of its own; its connections would leak
 
 
+@pytest.fixture
+def strict_client(
+    servers: SharedServers, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[replicate.Client]:
+    """A client of the shared PostgreSQL server with the production fetch policy, under which
+    nothing on 127.0.0.1 (the server itself included) may be fetched."""
+    monkeypatch.setenv("REPLICATE_POLL_INTERVAL", "0.1")
+    server = servers.get("postgresql")
+    sdk = replicate.Client(api_token=server.tenant_key(), base_url=server.url)
+    yield sdk
+    sdk._client.close()
+
+
 def size_of(url: str, tmp_path: Path) -> tuple[int, int]:
     target = tmp_path / "output"
     target.write_bytes(httpx.get(url, timeout=30).raise_for_status().content)
@@ -73,6 +86,29 @@ def test_run_with_a_file_sent_as_a_data_uri(
         file_encoding_strategy="base64",
     )
     assert size_of(str(output), tmp_path) == (32, 24)
+
+
+def test_run_with_an_open_file_uploads_it_and_the_server_reads_it_itself(
+    strict_client: replicate.Client, photo: Path, tmp_path: Path
+) -> None:
+    """The client's default for a file: ``POST /v1/files``, then the file's ``urls.get`` as
+    the input, which the server resolves without a fetch (one would be refused here)."""
+    with photo.open("rb") as handle:
+        output = strict_client.run("tilework/resize", input={"image": handle, "width": 32})
+    assert size_of(str(output), tmp_path) == (32, 24)
+    (uploaded,) = strict_client.files.list()
+    assert uploaded.name == "photo.jpg" and uploaded.size == photo.stat().st_size
+
+
+def test_files_create_get_list_and_delete(strict_client: replicate.Client, photo: Path) -> None:
+    made = strict_client.files.create(photo, metadata={"project": "p1"})
+    assert made.content_type == "image/jpeg" and made.metadata == {"project": "p1"}
+    assert strict_client.files.get(made.id).checksums == made.checksums
+    assert made.id in [found.id for found in strict_client.files.list()]
+    assert strict_client.files.delete(made.id) is True
+    with pytest.raises(ReplicateError) as gone:
+        strict_client.files.get(made.id)
+    assert gone.value.status == 404
 
 
 def test_create_then_wait_reports_logs_metrics_and_urls(

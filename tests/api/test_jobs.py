@@ -57,7 +57,7 @@ def test_signed_urls_refuse_tampering_and_expiry(
         assert error_of(anyone.get(url.replace("expires=", "expires=1"))) == (403, "forbidden")
         assert error_of(anyone.get(url.split("?")[0])) == (403, "forbidden")
         # Signed correctly, for a moment already past.
-        (key,) = re.findall(r"/v1/files/([^?]+)", url)
+        (key,) = re.findall(r"/v1/objects/([^?]+)", url)
         expired = api.services.objects.signer.sign(unquote(key), -1)
         assert error_of(anyone.get(expired)) == (403, "forbidden")
 
@@ -73,7 +73,7 @@ def test_a_signed_url_cannot_reach_outside_the_object_store(api: InProcessApi, k
     outside.write_text("not an object")
     signed = api.services.objects.signer.sign(key, 60)
     query = signed.split("?", 1)[1]
-    path = "/v1/files/" + quote(key, safe="").replace(".", "%2E")
+    path = "/v1/objects/" + quote(key, safe="").replace(".", "%2E")
     with httpx.Client(transport=api.transport) as anyone:
         answer = anyone.get(f"{BASE_URL}{path}?{query}")
     # Refused by the key check, which proves the key reached the route with its dots intact.

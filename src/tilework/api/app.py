@@ -14,8 +14,9 @@ from tilework.api import health
 from tilework.api.bodylimit import BodyLimit
 from tilework.api.errors import install_error_handlers
 from tilework.api.render_contract import routes as render_contract
+from tilework.api.replicate import files as replicate_files
 from tilework.api.replicate import routes as replicate
-from tilework.api.v1 import events, files, jobs, keys, providers, uploads
+from tilework.api.v1 import events, jobs, keys, objects, providers, uploads
 from tilework.service.services import Services
 
 
@@ -50,7 +51,20 @@ def create_app(services: Services) -> FastAPI:
             expose_headers=["Location", "Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
-    routers = (jobs, events, uploads, keys, files, health, render_contract, replicate, providers)
+    # Replicate's /v1/files/{file_id} before the old signed-URL path /v1/files/{key:path},
+    # which only keys with a "/" (every signed key) reach.
+    routers = (
+        jobs,
+        events,
+        uploads,
+        keys,
+        replicate_files,
+        objects,
+        health,
+        render_contract,
+        replicate,
+        providers,
+    )
     for module in routers:
         app.include_router(module.router)
     return app

@@ -23,6 +23,10 @@ class InputFormat(StrEnum):
     def loader(self) -> str:
         return f"{self.value}load"
 
+    @property
+    def media_type(self) -> str:
+        return f"image/{self.value}"
+
 
 class OutputFormat(StrEnum):
     JPEG = "jpeg"

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
         0.5, gt=0, description="Longest an idle worker sleeps between claims."
     )
     signed_url_seconds: int = Field(3600, ge=1, description="Lifetime of signed file URLs.")
+    file_seconds: int = Field(
+        86400,
+        ge=1,
+        description="How long a file uploaded through /v1/files (Replicate's files API) can be "
+        "read and used as an input, from its upload (its expires_at).",
+    )
     max_parallel_uploads: int = Field(
         2,
         ge=1,

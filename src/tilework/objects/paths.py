@@ -32,3 +32,9 @@ def job_output_key(job_id: str, name: str) -> str:
 def upload_key(sha256: str) -> str:
     """Uploads are content-addressed: the same bytes uploaded twice are one object."""
     return validate_key(f"uploads/{sha256}")
+
+
+def file_key(sha256: str) -> str:
+    """The bytes of Replicate-style files, once per tenant however many files name them; apart
+    from uploads, so that deleting the last file that names them removes nothing else."""
+    return validate_key(f"files/{sha256}")

@@ -16,7 +16,7 @@ class UrlSigner:
     def sign(self, key: str, expires_in: int) -> str:
         expires = int(time.time()) + expires_in
         query = urlencode({"expires": expires, "signature": self._signature("GET", key, expires)})
-        return f"{self._base_url}/v1/files/{quote(key)}?{query}"
+        return f"{self._base_url}/v1/objects/{quote(key)}?{query}"
 
     def verify(self, method: str, key: str, expires: int, signature: str) -> bool:
         if expires < time.time():

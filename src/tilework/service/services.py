@@ -16,6 +16,7 @@ from tilework.service.submitter import Submitter
 from tilework.store.database import Database
 from tilework.store.deliveries import Deliveries
 from tilework.store.events import EventLog
+from tilework.store.files import Files
 from tilework.store.keys import ApiKeys
 from tilework.store.secrets import webhook_secrets
 
@@ -33,6 +34,7 @@ class Services:
     keys: ApiKeys
     authenticator: Authenticator
     limits: RateLimiter
+    files: Files
 
     def objects_for(self, tenant: str) -> ObjectStore:
         """The object store as ``tenant`` sees it: its keys under its own prefix."""

@@ -24,6 +24,7 @@ from tilework.imaging.header import read_size_of
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation
 from tilework.ops.inputs import refuse_blocked_url, require_uploaded
+from tilework.service.files import file_source, own_file_id
 from tilework.service.services import Services
 from tilework.service.submitter import Outcome
 from tilework.service.validation import invalid_fields
@@ -57,6 +58,9 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         raise invalid_fields(exc.errors(), prefix=("params",)) from exc
     objects = services.objects_for(key.tenant)
     source, webhook = request.source, request.webhook
+    file_id = own_file_id(settings, source["url"]) if "url" in source else None
+    if file_id is not None:  # one of this server's files: its bytes, never a fetch
+        source = file_source(services, key.tenant, file_id)
     if "key" in source:
         require_uploaded(objects, source["key"], "input.key")
     else:

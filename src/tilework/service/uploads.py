@@ -11,14 +11,16 @@ import binascii
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import anyio.to_thread
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.formats import SNIFF_BYTES, sniff
+from tilework.core.formats import SNIFF_BYTES, InputFormat, sniff
 from tilework.objects.paths import upload_key
 from tilework.objects.store import ObjectInfo, ObjectStore
 
@@ -29,16 +31,37 @@ class MalformedDataUriError(ValueError):
     """A ``data:`` URI whose base64 payload does not decode."""
 
 
-async def store_stream(
+@dataclass(frozen=True)
+class StagedImage:
+    """A received image on local disk, checked, not yet stored."""
+
+    path: Path
+    sha256: str
+    size: int
+    format: InputFormat
+
+
+@asynccontextmanager
+async def staged_image(
     objects: ObjectStore, chunks: AsyncIterable[bytes], max_bytes: int
-) -> ObjectInfo:
-    """Stage a streamed body (at most ``max_bytes``, else ``payload_too_large``) and store it."""
+) -> AsyncIterator[StagedImage]:
+    """Stage a streamed body (at most ``max_bytes``, else ``payload_too_large``) and check
+    that it is an image; the staged file is gone after the block, stored or not."""
     staged = staging_path(objects, "upload")
     try:
         digest, size, head = await _receive(chunks, staged, max_bytes)
-        return await anyio.to_thread.run_sync(store_staged, objects, staged, digest, size, head)
+        yield StagedImage(staged, digest, size, image_format(size, head))
     finally:
         staged.unlink(missing_ok=True)
+
+
+async def store_stream(
+    objects: ObjectStore, chunks: AsyncIterable[bytes], max_bytes: int
+) -> ObjectInfo:
+    """Stage a streamed body, check it and store it under its content address."""
+    async with staged_image(objects, chunks, max_bytes) as image:
+        key = upload_key(image.sha256)
+        return await anyio.to_thread.run_sync(objects.put_file, key, image.path, image.sha256)
 
 
 def data_uri_bytes(uri: str) -> bytes | None:
@@ -76,18 +99,25 @@ def store_bytes(objects: ObjectStore, data: bytes, max_bytes: int) -> ObjectInfo
 def store_staged(
     objects: ObjectStore, staged: Path, digest: str, size: int, head: bytes
 ) -> ObjectInfo:
-    """Store a received image under its content address, once it is known to be one: the one
-    path for uploads, whether sent raw or as a prediction's data URI."""
+    """Store a received image under its content address, once it is known to be one."""
+    image_format(size, head)
+    return objects.put_file(upload_key(digest), staged, digest)
+
+
+def image_format(size: int, head: bytes) -> InputFormat:
+    """The format of received bytes, checked the same way for every way an image arrives:
+    a raw upload, a prediction's data URI, a file."""
     if size == 0:
         raise TileworkError(
             ErrorCode.VALIDATION_FAILED, "the upload is empty; send the image bytes as the body"
         )
-    if sniff(head) is None:
+    found = sniff(head)
+    if found is None:
         raise TileworkError(
             ErrorCode.UNSUPPORTED_FORMAT,
             "the upload is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF image",
         )
-    return objects.put_file(upload_key(digest), staged, digest)
+    return found
 
 
 def staging_path(objects: ObjectStore, kind: str) -> Path:

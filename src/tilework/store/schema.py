@@ -44,10 +44,13 @@ jobs = sa.Table(
     # The API key that submitted it (its credits and queued-jobs limit); null before keys.
     sa.Column("key_id", sa.String(32)),
     sa.Column("cost", sa.Float),  # credits reserved at submit; null: the job was free
+    # When a queued or running job is canceled (Replicate's Cancel-After); null: never.
+    sa.Column("deadline", sa.Float),
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),
     sa.Index("ix_jobs_operation_id", "operation", "id"),
+    sa.Index("ix_jobs_deadline", "deadline"),
 )
 
 tasks = sa.Table(
@@ -174,4 +177,32 @@ credit_ledger = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_credit_ledger_key", "key_id", "id"),
     sa.Index("ix_credit_ledger_job", "job_id"),
+)
+
+# Files uploaded through Replicate's files API: each has its own id, name and metadata; the
+# bytes live once per tenant under their content address (``objects.paths.file_key``).
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),  # time-ordered (core.ids)
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_files_tenant_id", "tenant", "id"),
+)
+
+# How many files name each tenant's stored bytes. The row is also the lock that orders a
+# create against a delete of the same bytes: the last delete removes the object while holding
+# it, and a create counts itself in before it stores the bytes.
+file_blobs = sa.Table(
+    "file_blobs",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("refs", sa.Integer, nullable=False),
 )

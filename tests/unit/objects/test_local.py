@@ -43,7 +43,7 @@ def test_missing_objects(store: LocalObjectStore) -> None:
 def test_urls_are_signed_for_the_key(store: LocalObjectStore) -> None:
     before = int(time.time())
     url = urlsplit(store.url("jobs/a/output.png", 60))
-    assert url.geturl().startswith("http://127.0.0.1:1/v1/files/jobs/a/output.png?expires=")
+    assert url.geturl().startswith("http://127.0.0.1:1/v1/objects/jobs/a/output.png?expires=")
     query = parse_qs(url.query)
     expires, signature = int(query["expires"][0]), query["signature"][0]
     assert before + 60 <= expires <= int(time.time()) + 60

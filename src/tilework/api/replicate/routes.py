@@ -3,19 +3,15 @@ and the tenant's webhook signing secret."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Header, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from tilework.api.dependencies import AppServices, Caller
-from tilework.api.errors import error_headers, field_errors
 from tilework.api.prefer import preferred_wait
+from tilework.api.replicate.problems import ProblemRoute
 from tilework.api.replicate.translate import (
     PredictionCreate,
     as_input,
@@ -34,23 +30,6 @@ from tilework.service.submit import JobRequest, submit
 from tilework.service.waits import finished_within
 
 PAGE_SIZE = 100
-
-
-class ProblemRoute(APIRoute):
-    """Routes whose errors read as Replicate's (``title``, ``detail``, ``status``)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return problem(field_errors(exc))
-            except TileworkError as error:
-                return problem(error)
-
-        return handle
 
 
 router = APIRouter(prefix="/v1", tags=["replicate"], route_class=ProblemRoute)
@@ -162,14 +141,3 @@ def _found(job: JobRecord | None, prediction_id: str) -> JobRecord:
             ErrorCode.NOT_FOUND, f"no prediction {prediction_id}", {"id": prediction_id}
         )
     return job
-
-
-def problem(error: TileworkError) -> JSONResponse:
-    body = {
-        "title": error.code.value.replace("_", " "),
-        "detail": error.message,
-        "status": error.http_status,
-        "code": error.code.value,
-        **({"errors": error.details["errors"]} if "errors" in error.details else {}),
-    }
-    return JSONResponse(body, status_code=error.http_status, headers=error_headers(error))
