@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from tilework.api.deliveries import delivery_renderer
+from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.keys import DEFAULT_TENANT
 from tilework.core.settings import ADMIN_KEY_FILE, Settings
 from tilework.objects.factory import open_object_store
@@ -42,6 +43,7 @@ def build_services(settings: Settings) -> Services:
     """What an API process holds: its own database connections, queue, objects and services."""
     database = Database(settings.resolved_database_url)
     registry = Registry.load(settings)
+    check_deployments(settings, registry)
     queue = SqlQueue(database, registry, queue_policy(settings))
     objects = open_object_store(settings)
     keys = ApiKeys(database)
@@ -59,6 +61,18 @@ def build_services(settings: Settings) -> Services:
         RateLimiter(settings.rate_limit_per_minute),
         Files(database),
     )
+
+
+def check_deployments(settings: Settings, registry: Registry) -> None:
+    """Refuse to serve deployments that run no registered operation: found at start, not by
+    the first caller."""
+    for name, deployment in settings.deployments.items():
+        if deployment.operation not in registry.names():
+            raise TileworkError(
+                ErrorCode.VALIDATION_FAILED,
+                f"deployment {name} runs {deployment.operation!r}, which is not a registered "
+                f"operation; operations are {', '.join(registry.names())}",
+            )
 
 
 def build_worker_pool(settings: Settings, count: int) -> WorkerPool:

@@ -104,6 +104,7 @@ class JobRecord:
     progress_at: float | None = None  # when its last progress event was recorded
     tenant: str = DEFAULT_TENANT
     key_id: str | None = None  # the API key that submitted it
+    deadline: float | None = None  # when it is canceled if still open (Cancel-After)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class NewJob:
     key_id: str | None = None
     max_open_jobs: int | None = None  # the key's limit on its jobs waiting or running
     cost: float = 0.0  # credits to reserve from the key; 0 when it does not count credits
+    cancel_after: float | None = None  # seconds from its creation to its deadline; None: none
 
 
 class TaskDeferred(Exception):  # noqa: N818 (not an error: a task asking to run again later)

@@ -10,15 +10,30 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
 ADMIN_KEY_FILE = "admin_key"  # the embedded server's first admin API key, for the CLI
 # Standard Webhooks' schedule: retries after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
 WEBHOOK_RETRY_SECONDS = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
+DeploymentName = Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+$")]
+
+
+class Deployment(BaseModel):
+    """A name callers create predictions with (Replicate's deployments): an operation with
+    params set in advance, which the prediction's input may override."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: str = Field(description="The registered operation it runs, e.g. upscale.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Params every prediction starts from."
+    )
 
 
 class Provider(BaseModel):
@@ -205,6 +220,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Remote Replicate-compatible providers by name, as JSON: {"name": '
         '{"base_url", "token", "model"}}; a job picks one with its provider param.',
+    )
+    deployments: dict[DeploymentName, Deployment] = Field(
+        default_factory=dict,
+        description='Replicate deployments by owner/name, as JSON: {"acme/upscaler": '
+        '{"operation": "upscale", "params": {"scale": 4}}}; POST /v1/deployments/acme/upscaler/'
+        "predictions runs it.",
     )
     provider_poll_seconds: float = Field(
         10.0,

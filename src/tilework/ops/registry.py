@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -12,24 +13,41 @@ from tilework.core.settings import Settings
 from tilework.ops.base import Operation
 
 ENTRY_POINT_GROUP = "tilework.operations"
+BUILT_IN_OWNER = "tilework"
 AnyOperation = Operation[Any]
 
 
 class Registry:
     """Operations by name. Also the queue's ``Planner``: it routes each job to its operation."""
 
-    def __init__(self, operations: list[AnyOperation]) -> None:
+    def __init__(
+        self, operations: list[AnyOperation], packages: dict[str, str] | None = None
+    ) -> None:
         self._operations = {operation.name: operation for operation in operations}
+        self._packages = packages or {}
 
     @classmethod
     def load(cls, settings: Settings) -> Registry:
-        found: list[AnyOperation] = [ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)]
+        found: list[AnyOperation] = []
+        packages: dict[str, str] = {}
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            operation = entry.load()
+            found.append(operation)
+            if entry.dist is not None:
+                packages[operation.name] = package_name(entry.dist.name)
         for module_name in settings.plugins:
-            found.extend(_module_operations(module_name))
-        return cls(found)
+            for operation in _module_operations(module_name):
+                found.append(operation)
+                packages[operation.name] = package_name(module_name.partition(".")[0])
+        return cls(found, packages)
 
     def names(self) -> list[str]:
         return sorted(self._operations)
+
+    def package(self, name: str) -> str:
+        """The package an operation comes from (its distribution, normalized as pip does):
+        ``tilework`` for the built-in ones. Replicate's callers may name it as the owner."""
+        return self._packages.get(name, BUILT_IN_OWNER)
 
     def get(self, name: str) -> AnyOperation:
         try:
@@ -53,6 +71,10 @@ class Registry:
     ) -> PlannedTask | None:
         operation = self.get(job.operation)
         return operation.substitute(job, operation.validate(job.params), task, error)
+
+
+def package_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _module_operations(module_name: str) -> list[AnyOperation]:

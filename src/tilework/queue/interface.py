@@ -38,8 +38,11 @@ class JobReads(Protocol):
         operation: str | None = None,
         limit: int = 50,
         before: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> list[JobRecord]:
-        """Newest first; ``before`` is the id of the last job of the previous page."""
+        """Newest first; ``before`` is the id of the last job of the previous page;
+        ``created_after`` (inclusive) and ``created_before`` (exclusive), unix seconds."""
         ...
 
     def job_tasks(self, job_id: str) -> list[TaskRecord]: ...
@@ -108,6 +111,10 @@ class TaskLeases(Protocol):
 
     def recover_expired(self, limit: int = 100) -> int:
         """Requeue tasks whose worker stopped heartbeating; fail those out of attempts."""
+        ...
+
+    def cancel_overdue(self, limit: int = 100) -> int:
+        """Cancel open jobs whose deadline has passed; how many were."""
         ...
 
     def has_work(self, within_seconds: float) -> bool:

@@ -39,6 +39,7 @@ class JobRequest:
     params: dict[str, Any]
     idempotency_key: str | None = None
     webhook: dict[str, Any] | None = None  # {"url", "events", "format"}
+    cancel_after: float | None = None  # seconds; past them an open job is canceled
 
 
 async def submit(services: Services, key: ApiKey, request: JobRequest) -> Outcome:
@@ -78,12 +79,15 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         stages=operation.stages(valid),
         # Unique per tenant: another tenant's key of the same name is another job.
         idempotency_key=None if idempotency_key is None else f"{key.tenant}/{idempotency_key}",
-        request_hash=_request_hash(request.operation, source, params_json, webhook),
+        request_hash=_request_hash(
+            request.operation, source, params_json, webhook, request.cancel_after
+        ),
         webhook=webhook,
         tenant=key.tenant,
         key_id=key.id,
         max_open_jobs=key.max_queued_jobs or settings.max_queued_jobs_per_key,
         cost=cost,
+        cancel_after=request.cancel_after,
     )
 
 
@@ -108,9 +112,15 @@ def _price(
 
 
 def _request_hash(
-    operation: str, source: dict[str, Any], params: dict[str, Any], webhook: Any
+    operation: str,
+    source: dict[str, Any],
+    params: dict[str, Any],
+    webhook: Any,
+    cancel_after: float | None,
 ) -> str:
-    # The webhook only when there is one: hashes of requests without stay what they were.
+    # The webhook and deadline only when there are: hashes of requests without stay the same.
     request = [operation, source, params] + ([webhook] if webhook is not None else [])
+    if cancel_after is not None:
+        request.append({"cancel_after": cancel_after})
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

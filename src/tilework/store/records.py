@@ -39,6 +39,7 @@ def job_from_mapping(m: Mapping[Any, Any]) -> JobRecord:
         progress_at=m.get("progress_at"),
         tenant=m.get("tenant") or DEFAULT_TENANT,
         key_id=m.get("key_id"),
+        deadline=m.get("deadline"),
     )
 
 

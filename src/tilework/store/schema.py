@@ -50,7 +50,8 @@ jobs = sa.Table(
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),
     sa.Index("ix_jobs_operation_id", "operation", "id"),
-    sa.Index("ix_jobs_deadline", "deadline"),
+    # Open jobs past their deadline, found by the sweep without reading finished ones.
+    sa.Index("ix_jobs_status_deadline", "status", "deadline"),
 )
 
 tasks = sa.Table(

@@ -107,6 +107,9 @@ class Worker:
         if time.monotonic() >= self._next_sweep:
             if recovered := self.queue.recover_expired():
                 log.warning("tasks_recovered", count=recovered)
+            # Deadlines are kept by the same sweep: whichever host sweeps first cancels.
+            if overdue := self.queue.cancel_overdue():
+                log.info("jobs_canceled_past_deadline", count=overdue)
             self._next_sweep = time.monotonic() + self.settings.lease_seconds / 2
         return self.queue.claim(self.worker_id, self._batch, self.settings.lease_seconds)
 

@@ -1,12 +1,14 @@
-"""Replicate's endpoints: create (by model or by version), get, cancel and list predictions,
-and the tenant's webhook signing secret."""
+"""Replicate's endpoints: create (by model, by version or by deployment), get, cancel and list
+predictions, the configured deployments, and the tenant's webhook signing secret."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from tilework.api.dependencies import AppServices, Caller
@@ -15,9 +17,11 @@ from tilework.api.replicate.problems import ProblemRoute
 from tilework.api.replicate.translate import (
     PredictionCreate,
     as_input,
+    cancel_after_seconds,
     invalid,
     job_source,
     job_webhook,
+    model_name,
     operation_of,
     split_input,
 )
@@ -25,6 +29,7 @@ from tilework.api.replicate.views import prediction_body
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobRecord
 from tilework.core.keys import ApiKey
+from tilework.core.settings import Deployment
 from tilework.service.services import Services
 from tilework.service.submit import JobRequest, submit
 from tilework.service.waits import finished_within
@@ -35,6 +40,43 @@ PAGE_SIZE = 100
 router = APIRouter(prefix="/v1", tags=["replicate"], route_class=ProblemRoute)
 
 
+@dataclass(frozen=True)
+class CreateHeaders:
+    """What the official clients may send with a create, besides its body."""
+
+    prefer: str | None
+    cancel_after: float | None
+    idempotency_key: str | None
+
+
+def create_headers(
+    prefer: Annotated[
+        str | None,
+        Header(description="``wait`` or ``wait=N`` (1–60 s): hold the answer until it ends."),
+    ] = None,
+    cancel_after: Annotated[
+        str | None,
+        Header(
+            alias="Cancel-After",
+            description="A duration (30s, 5m, 1h30m, or seconds) after which the prediction, "
+            "if not finished, is canceled; the body's deadline.",
+        ),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="A retried create with the same key makes no second prediction.",
+        ),
+    ] = None,
+) -> CreateHeaders:
+    return CreateHeaders(prefer, cancel_after_seconds(cancel_after), idempotency_key)
+
+
+Headers = Annotated[CreateHeaders, Depends(create_headers)]
+
+
 @router.post("/models/{owner}/{name}/predictions", status_code=201)
 async def create_model_prediction(
     owner: str,
@@ -43,10 +85,10 @@ async def create_model_prediction(
     response: Response,
     services: AppServices,
     key: Caller,
-    prefer: Annotated[str | None, Header()] = None,
+    headers: Headers,
 ) -> dict[str, Any]:
     operation = operation_of(services.registry, f"{owner}/{name}")
-    return await _create(services, key, operation, body, response, prefer)
+    return await _create(services, key, operation, body, response, headers)
 
 
 @router.post("/predictions", status_code=201)
@@ -55,12 +97,44 @@ async def create_prediction(
     response: Response,
     services: AppServices,
     key: Caller,
-    prefer: Annotated[str | None, Header()] = None,
+    headers: Headers,
 ) -> dict[str, Any]:
     if not body.version:
         raise invalid("version", "name the operation, e.g. tilework/upscale")
     operation = operation_of(services.registry, body.version)
-    return await _create(services, key, operation, body, response, prefer)
+    return await _create(services, key, operation, body, response, headers)
+
+
+@router.post("/deployments/{owner}/{name}/predictions", status_code=201)
+async def create_deployment_prediction(
+    owner: str,
+    name: str,
+    body: PredictionCreate,
+    response: Response,
+    services: AppServices,
+    key: Caller,
+    headers: Headers,
+) -> dict[str, Any]:
+    """A prediction of a configured deployment: its operation, its params under the input's."""
+    deployment = _deployment(services, owner, name)
+    return await _create(
+        services, key, deployment.operation, body, response, headers, deployment.params
+    )
+
+
+@router.get("/deployments/{owner}/{name}")
+def get_deployment(owner: str, name: str, services: AppServices, key: Caller) -> dict[str, Any]:
+    return _deployment_body(services, f"{owner}/{name}", _deployment(services, owner, name))
+
+
+@router.get("/deployments")
+def list_deployments(services: AppServices, key: Caller) -> dict[str, Any]:
+    configured = sorted(services.settings.deployments.items())
+    return {
+        "previous": None,
+        "next": None,
+        "results": [_deployment_body(services, name, found) for name, found in configured],
+    }
 
 
 @router.get("/predictions/{prediction_id}")
@@ -81,12 +155,33 @@ def list_predictions(
     key: Caller,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE)] = PAGE_SIZE,
+    created_after: Annotated[
+        datetime | None, Query(description="ISO 8601; predictions created at or after it.")
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="ISO 8601; predictions created before it.")
+    ] = None,
 ) -> dict[str, Any]:
     """Newest first, ``limit`` a page; ``next`` is the URL of the following page."""
-    found = services.queue.list_jobs(tenant=key.tenant, limit=limit, before=cursor)
+    after, before = _seconds(created_after), _seconds(created_before)
+    found = services.queue.list_jobs(
+        tenant=key.tenant,
+        limit=limit,
+        before=cursor,
+        created_after=after,
+        created_before=before,
+    )
     following = None
     if len(found) == limit:
-        query = urlencode({"cursor": found[-1].id, "limit": limit})
+        window = {
+            name: value.isoformat()
+            for name, value in (
+                ("created_after", created_after),
+                ("created_before", created_before),
+            )
+            if value is not None
+        }
+        query = urlencode({"cursor": found[-1].id, "limit": limit, **window})
         following = f"{services.settings.resolved_public_url}/v1/predictions?{query}"
     return {
         "previous": None,
@@ -110,17 +205,27 @@ async def _create(
     operation: str,
     body: PredictionCreate,
     response: Response,
-    prefer: str | None,
+    headers: CreateHeaders,
+    preset: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    wait = preferred_wait(prefer)
+    wait = preferred_wait(headers.prefer)
     image, params = split_input(body)
     objects, max_bytes = services.objects_for(key.tenant), services.settings.max_upload_bytes
     source = await run_in_threadpool(job_source, objects, max_bytes, image)
-    request = JobRequest(operation, source, params, webhook=job_webhook(body))
+    request = JobRequest(
+        operation,
+        source,
+        {**(preset or {}), **params},
+        idempotency_key=headers.idempotency_key,
+        webhook=job_webhook(body),
+        cancel_after=headers.cancel_after,
+    )
     try:
-        job, _ = await submit(services, key, request)
+        job, created = await submit(services, key, request)
     except TileworkError as error:
         raise as_input(error) from None
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
     base_url = services.settings.resolved_public_url
     response.headers["Location"] = f"{base_url}/v1/predictions/{job.id}"
     if wait is not None:
@@ -133,6 +238,47 @@ async def _create(
         # finished, poll on" (they take any other status after a wait as the final one).
         prediction["status"] = "starting"
     return prediction
+
+
+def _deployment(services: Services, owner: str, name: str) -> Deployment:
+    found = services.settings.deployments.get(f"{owner}/{name}")
+    if found is None:
+        raise TileworkError(
+            ErrorCode.NOT_FOUND,
+            f"no deployment {owner}/{name}; deployments are "
+            f"{', '.join(sorted(services.settings.deployments)) or 'not configured'}",
+            {"deployment": f"{owner}/{name}"},
+        )
+    return found
+
+
+def _deployment_body(services: Services, name: str, deployment: Deployment) -> dict[str, Any]:
+    """A deployment as Replicate shows one: one release, running the configured operation."""
+    owner, _, short_name = name.partition("/")
+    return {
+        "owner": owner,
+        "name": short_name,
+        "current_release": {
+            "number": 1,
+            "model": model_name(services.registry, deployment.operation),
+            "version": deployment.operation,
+            "created_at": None,
+            "created_by": {"type": "organization", "username": owner, "name": owner},
+            "configuration": {
+                "hardware": "tilework",
+                "min_instances": 0,
+                "max_instances": services.settings.workers,
+                "params": deployment.params,
+            },
+        },
+    }
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    # A time without a zone is read as UTC, as Replicate's timestamps are.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _found(job: JobRecord | None, prediction_id: str) -> JobRecord:

@@ -11,10 +11,14 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import EventType
 from tilework.objects.store import ObjectStore
-from tilework.ops.registry import Registry
+from tilework.ops.registry import BUILT_IN_OWNER, Registry
 from tilework.service.uploads import MalformedDataUriError, data_uri_bytes, store_bytes
 
-OWNER = "tilework"
+OWNER = BUILT_IN_OWNER
+# Cancel-After: Go-style durations (30s, 5m, 1h30m, 1.5h, 500ms) or plain seconds.
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_CANCEL_AFTER_SECONDS = 7 * 86400.0
 # Replicate's webhook filters, as the job events each one asks for.
 FILTERS: dict[str, list[EventType]] = {
     "start": [EventType.STARTED],
@@ -36,16 +40,39 @@ class PredictionCreate(BaseModel):
 
 
 def operation_of(registry: Registry, reference: str) -> str:
-    """``upscale``, ``tilework/upscale`` or ``tilework/upscale:<anything>`` → ``upscale``."""
+    """``upscale``, ``tilework/upscale`` or ``tilework/upscale:<anything>`` → ``upscale``; an
+    installed operation's owner is ``tilework`` or its package (``tilework-texture-op``)."""
     owner, _, name = reference.split(":", 1)[0].rpartition("/")
-    if owner not in ("", OWNER) or name not in registry.names():
-        models = [f"{OWNER}/{name}" for name in sorted(registry.names())]
+    known = name in registry.names()
+    if not known or owner not in ("", OWNER, registry.package(name)):
+        models = [model_name(registry, name) for name in registry.names()]
         raise TileworkError(
             ErrorCode.NOT_FOUND,
             f"no model {reference}; models are {', '.join(models)}",
             {"model": reference},
         )
     return name
+
+
+def model_name(registry: Registry, operation: str) -> str:
+    return f"{registry.package(operation)}/{operation}"
+
+
+def cancel_after_seconds(value: str | None) -> float | None:
+    """The ``Cancel-After`` header in seconds (None when absent)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(number + unit for number, unit in parts) != text:
+            raise invalid("Cancel-After", "a duration such as 30s, 5m or 1h30m") from None
+        seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    if not 0 < seconds <= MAX_CANCEL_AFTER_SECONDS:
+        raise invalid("Cancel-After", f"more than 0 and at most {MAX_CANCEL_AFTER_SECONDS:g} s")
+    return seconds
 
 
 def split_input(body: PredictionCreate) -> tuple[str, dict[str, Any]]:

@@ -43,6 +43,7 @@ def prediction_body(
         "started_at": iso(job.started_at),
         "completed_at": iso(job.completed_at),
         "data_removed": False,
+        "deadline": iso(job.deadline),
         "source": "api",
         "metrics": metrics,
         "urls": {

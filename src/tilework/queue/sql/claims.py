@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tilework.core.errors import TileworkError
+from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import TASK_FORMAT, ClaimedTask, JobStatus, TaskRecord, TaskStatus
 from tilework.queue.interface import Completion
 from tilework.queue.sql.rows import OPEN_TASK, held_tasks, lock_job, lock_jobs
@@ -34,6 +34,10 @@ TASKS = Leased(
     ),
     order=lambda: [tasks.c.id],  # oldest first
 )
+
+
+OPEN_JOB = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+PAST_DEADLINE = "canceled: its deadline (Cancel-After) passed before it finished"
 
 
 class Claims:
@@ -200,6 +204,24 @@ class Claims:
                 job = lock_job(conn, task.job_id)
                 self.stages.failed_attempt(conn, job, task, lost_worker_error(task), lost=True)
             return len(expired)
+
+    @retry_deadlocks
+    def cancel_overdue(self, limit: int = 100) -> int:
+        now = time.time()
+        overdue = self.db.dialect.claimable(
+            sa.select(jobs.c.id)
+            .where(jobs.c.status.in_(OPEN_JOB), jobs.c.deadline < now)
+            .order_by(jobs.c.deadline)
+            .limit(limit)
+        )
+        with self.db.write() as conn:
+            job_ids = [row.id for row in conn.execute(overdue)]
+            for job_id in job_ids:
+                lock_job(conn, job_id)
+                self.stages.end_job(
+                    conn, job_id, JobStatus.CANCELED, ErrorCode.CANCELED, PAST_DEADLINE
+                )
+            return len(job_ids)
 
     def has_work(self, within_seconds: float) -> bool:
         """What a worker working until idle waits for (a running task may yet plan the next

@@ -31,6 +31,8 @@ class Reads:
         operation: str | None = None,
         limit: int = 50,
         before: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> list[JobRecord]:
         query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
         if tenant is not None:
@@ -41,6 +43,10 @@ class Reads:
             query = query.where(jobs.c.operation == operation)
         if before is not None:
             query = query.where(jobs.c.id < before)
+        if created_after is not None:
+            query = query.where(jobs.c.created_at >= created_after)
+        if created_before is not None:
+            query = query.where(jobs.c.created_at < created_before)
         with self.db.read() as conn:
             return [job_from_row(row) for row in conn.execute(query)]
 

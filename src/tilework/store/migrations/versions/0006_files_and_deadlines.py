@@ -14,7 +14,7 @@ down_revision = "0005"
 def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("deadline", sa.Float))
-    op.create_index("ix_jobs_deadline", "jobs", ["deadline"])
+    op.create_index("ix_jobs_status_deadline", "jobs", ["status", "deadline"])
     op.create_table(
         "files",
         sa.Column("id", sa.String(26), primary_key=True),
@@ -40,6 +40,6 @@ def downgrade() -> None:
     op.drop_table("file_blobs")
     op.drop_index("ix_files_tenant_id", "files")
     op.drop_table("files")
-    op.drop_index("ix_jobs_deadline", "jobs")
+    op.drop_index("ix_jobs_status_deadline", "jobs")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("deadline")
