@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_STAMP := $(VENV)/.installed-torch
 
-.PHONY: install install-torch test-packages run test lint bench clean
+JS_TESTS := tests/js
+JS_STAMP := $(JS_TESTS)/node_modules/.installed
+
+.PHONY: install install-torch test-packages js-clients run test lint bench clean
 
 install: $(STAMP)
 
@@ -47,13 +50,20 @@ test-packages:
 		fi; \
 	done
 
+# The official JavaScript clients the acceptance tests drive, exactly as package-lock.json pins.
+js-clients: $(JS_STAMP)
+
+$(JS_STAMP): $(JS_TESTS)/package-lock.json
+	cd $(JS_TESTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
 run: install
 	$(BIN)/tilework serve
 
 # The suite under coverage (branch, every Python process it starts; settings in pyproject.toml),
 # then the report, which fails below its fail_under. PYTEST_ARGS narrows the run (and lifts the
 # floor, which only the whole suite must reach): make test PYTEST_ARGS=tests/api
-test: install-torch test-packages
+test: install-torch test-packages js-clients
 	rm -rf .coverage-data && mkdir .coverage-data
 	$(BIN)/coverage run -m pytest --durations=25 $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
@@ -71,4 +81,4 @@ bench: install
 	$(BIN)/python bench/submit.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage-data
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage-data $(JS_TESTS)/node_modules

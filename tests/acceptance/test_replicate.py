@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 import pyvips
 import replicate
 from replicate.exceptions import ModelError, ReplicateError
+from replicate.webhook import InvalidSignatureError
+from replicate.webhook import Webhooks as WebhookValidator
 from standardwebhooks import Webhook
 
 from tests.support import images
 from tests.support.fileserver import serving
 from tests.support.receiver import receiving
-from tests.support.server import ServerProcess, SharedServers
+from tests.support.server import SHARED_DEPLOYMENT, ServerProcess, SharedServers
 
 
 @pytest.fixture
@@ -109,6 +113,34 @@ def test_files_create_get_list_and_delete(strict_client: replicate.Client, photo
     with pytest.raises(ReplicateError) as gone:
         strict_client.files.get(made.id)
     assert gone.value.status == 404
+
+
+def test_a_deployment_runs_with_its_preset_params(
+    strict_client: replicate.Client, photo: Path, tmp_path: Path
+) -> None:
+    deployment = strict_client.deployments.get(SHARED_DEPLOYMENT)
+    assert deployment.current_release is not None
+    assert deployment.current_release.model == "tilework/resize"
+    image = strict_client.files.create(photo).urls["get"]
+    prediction = deployment.predictions.create(input={"image": image})
+    prediction.wait()
+    assert prediction.status == "succeeded", prediction.error
+    assert size_of(str(prediction.output), tmp_path) == (16, 12)
+
+
+def test_the_list_in_a_creation_window(strict_client: replicate.Client, photo: Path) -> None:
+    """The client takes a list URL as its cursor: the window goes in its query."""
+    image = strict_client.files.create(photo).urls["get"]
+    made = strict_client.predictions.create(version="test_sleep", input={"image": image})
+    created = datetime.fromisoformat(made.created_at)
+    window = {
+        "created_after": (created - timedelta(seconds=1)).isoformat(),
+        "created_before": (created + timedelta(seconds=1)).isoformat(),
+    }
+    inside = strict_client.predictions.list(cursor=f"/v1/predictions?{urlencode(window)}")
+    assert [found.id for found in inside.results] == [made.id]
+    later = urlencode({"created_after": (created + timedelta(seconds=1)).isoformat()})
+    assert strict_client.predictions.list(cursor=f"/v1/predictions?{later}").results == []
 
 
 def test_create_then_wait_reports_logs_metrics_and_urls(
@@ -217,6 +249,16 @@ def test_webhooks_send_the_prediction_as_filtered(
         prediction.wait()
         requests = receiver.wait_for(len(expected))
     bodies = [Webhook(secret).verify(r.body, r.headers) for r in requests]
+    # The client's own validator agrees (it raises on a bad signature), and refuses a forgery.
+    signing_secret = client.webhooks.default.secret()
+    for request in requests:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        WebhookValidator.validate(
+            headers=headers, body=request.body.decode(), secret=signing_secret, tolerance=300
+        )
+    forged = requests[0].body.decode().replace(prediction.id, "x" * len(prediction.id))
+    with pytest.raises(InvalidSignatureError):
+        WebhookValidator.validate(headers=headers, body=forged, secret=signing_secret)
     assert sorted(body["status"] for body in bodies) == sorted(expected)
     assert all(body["id"] == prediction.id for body in bodies)
     final = next(body for body in bodies if body["status"] == "succeeded")

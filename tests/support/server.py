@@ -192,6 +192,11 @@ def running_server(folder: Path, backend: str, **settings: object) -> Iterator[S
         assert running.stop() == 0, running.log()
 
 
+# The deployment every shared server has: 16 pixels wide, as PNG.
+SHARED_DEPLOYMENT = "tilework-tests/thumbs"
+THUMBNAILS = {"operation": "resize", "params": {"width": 16, "format": "png"}}
+
+
 class SharedServers:
     """Servers the acceptance tests share for the session: one per backend and fetch policy,
     started when first asked for, stopped (cleanly, or the session fails) at its end. Tests on
@@ -214,6 +219,7 @@ class SharedServers:
                 # Retries soon after a failure: a test of a failing job waits for all of them.
                 "retry_base_seconds": 0.05,
                 "retry_max_seconds": 0.2,
+                "deployments": {SHARED_DEPLOYMENT: THUMBNAILS},
             }
             if loopback:
                 settings["fetch_allow_hosts"] = LOOPBACK

@@ -35,6 +35,8 @@ from tilework.service.submit import JobRequest, submit
 from tilework.service.waits import finished_within
 
 PAGE_SIZE = 100
+# Deployments come from settings, read when the process started: their release's creation.
+SETTINGS_READ_AT = datetime.now(UTC).isoformat()
 
 
 router = APIRouter(prefix="/v1", tags=["replicate"], route_class=ProblemRoute)
@@ -262,7 +264,7 @@ def _deployment_body(services: Services, name: str, deployment: Deployment) -> d
             "number": 1,
             "model": model_name(services.registry, deployment.operation),
             "version": deployment.operation,
-            "created_at": None,
+            "created_at": SETTINGS_READ_AT,
             "created_by": {"type": "organization", "username": owner, "name": owner},
             "configuration": {
                 "hardware": "tilework",
