@@ -13,6 +13,7 @@ from tilework import __version__
 from tilework.api import health
 from tilework.api.bodylimit import BodyLimit
 from tilework.api.errors import install_error_handlers
+from tilework.api.openapi import install_openapi
 from tilework.api.render_contract import routes as render_contract
 from tilework.api.replicate import files as replicate_files
 from tilework.api.replicate import routes as replicate
@@ -67,4 +68,5 @@ def create_app(services: Services) -> FastAPI:
     )
     for module in routers:
         app.include_router(module.router)
+    install_openapi(app, [module.router for module in routers])
     return app

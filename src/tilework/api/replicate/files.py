@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from tilework.api.dependencies import AppServices, Caller
-from tilework.api.replicate.problems import ProblemRoute
+from tilework.api.replicate.problems import Problem, ProblemRoute
 from tilework.api.replicate.translate import invalid
 from tilework.api.v1.bodies import iso
 from tilework.core.settings import Settings
@@ -48,7 +48,15 @@ MULTIPART_BODY = {
 router = APIRouter(prefix="/v1/files", tags=["replicate"], route_class=ProblemRoute)
 
 
-@router.post("", status_code=201, openapi_extra={"requestBody": MULTIPART_BODY})
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra={"requestBody": MULTIPART_BODY},
+    responses={
+        415: {"model": Problem, "description": "The content is not an image tilework reads."},
+        422: {"model": Problem, "description": "No content part, or metadata not a JSON object."},
+    },
+)
 async def create_file(request: Request, services: AppServices, key: Caller) -> dict[str, Any]:
     """Upload an image (at most the upload cap; JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF)."""
     try:

@@ -9,9 +9,20 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 
 from tilework.api.errors import error_headers, field_errors
 from tilework.core.errors import TileworkError
+
+
+class Problem(BaseModel):
+    """An error as Replicate words it, plus tilework's stable code."""
+
+    title: str
+    detail: str
+    status: int
+    code: str
+    errors: list[dict[str, Any]] | None = Field(None, description="Each invalid field.")
 
 
 class ProblemRoute(APIRoute):

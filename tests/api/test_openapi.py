@@ -1,0 +1,41 @@
+"""The OpenAPI document says what the API answers: keys are a bearer scheme, and every route
+that takes one documents its 401 with the body the route really answers with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.api import InProcessApi
+
+
+def required_fields(document: dict[str, Any], reference: str) -> set[str]:
+    name = reference.rsplit("/", 1)[1]
+    return set(document["components"]["schemas"][name]["required"])
+
+
+def test_every_route_that_takes_a_key_documents_its_401_as_answered(api: InProcessApi) -> None:
+    document = api.http.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    checked = 0
+    with api.anonymous() as anyone:
+        for path, methods in document["paths"].items():
+            for method, operation in methods.items():
+                if operation.get("security") != [{"bearer": []}]:
+                    continue
+                declared = operation["responses"]["401"]["content"]["application/json"]
+                concrete = path.replace("{", "").replace("}", "")
+                answer = anyone.request(method, concrete)
+                assert answer.status_code == 401, (method, path)
+                fields = required_fields(document, declared["schema"]["$ref"])
+                assert fields <= set(answer.json()), (method, path, answer.text)
+                checked += 1
+    assert checked >= 29
+    # Routes that authenticate otherwise declare no key.
+    assert "security" not in document["paths"]["/v1/objects/{key}"]["get"]
+    assert "security" not in document["paths"]["/healthz"]["get"]
+
+
+def test_fastapis_own_validation_error_is_not_documented(api: InProcessApi) -> None:
+    """This API answers invalid requests with its own bodies, never FastAPI's."""
+    document = api.http.get("/openapi.json").json()
+    assert "HTTPValidationError" not in str(document)
