@@ -8,6 +8,7 @@ runs a job with it; tilework itself is not touched.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
@@ -109,6 +110,20 @@ def test_an_installed_package_adds_an_operation_the_server_runs(
                 },
             )
             assert typo.status_code == 422
+
+            # The API's document describes it, from the live registry, and Replicate's clients
+            # may name it by its package.
+            document = server.http.get(f"{server.url}/openapi.json").json()
+            schemas = document["components"]["schemas"]
+            assert "texture" in schemas["JobCreate"]["discriminator"]["mapping"]
+            params = schemas["JobCreate_texture"]["properties"]["params"]["$ref"]
+            assert "texture_key" in schemas[params.rsplit("/", 1)[1]]["properties"]
+            image = "data:image/png;base64," + base64.b64encode(photo.read_bytes()).decode()
+            by_package = server.http.post(
+                f"{server.url}/v1/models/tilework-texture-op/texture/predictions",
+                json={"input": {"image": image, "texture_key": texture_key}},
+            )
+            assert by_package.status_code == 201, by_package.text
     finally:
         assert server.stop() == 0, server.log()
 

@@ -39,3 +39,20 @@ def test_fastapis_own_validation_error_is_not_documented(api: InProcessApi) -> N
     """This API answers invalid requests with its own bodies, never FastAPI's."""
     document = api.http.get("/openapi.json").json()
     assert "HTTPValidationError" not in str(document)
+
+
+def test_a_job_is_one_of_the_registered_operations_with_its_params(api: InProcessApi) -> None:
+    schemas = api.http.get("/openapi.json").json()["components"]["schemas"]
+    registry = api.services.registry
+    mapping = schemas["JobCreate"]["discriminator"]["mapping"]
+    assert sorted(mapping) == registry.names()
+    examples = 0
+    for name, reference in mapping.items():
+        variant = schemas[reference.rsplit("/", 1)[1]]
+        assert variant["properties"]["operation"]["const"] == name
+        params = schemas[variant["properties"]["params"]["$ref"].rsplit("/", 1)[1]]
+        assert set(params["properties"]) == set(registry.get(name).Params.model_fields)
+        for example in variant.get("examples", []):
+            registry.get(name).validate(example["params"])  # every example is a valid job
+            examples += 1
+    assert examples >= 5

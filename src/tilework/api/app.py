@@ -68,5 +68,5 @@ def create_app(services: Services) -> FastAPI:
     )
     for module in routers:
         app.include_router(module.router)
-    install_openapi(app, [module.router for module in routers])
+    install_openapi(app, [module.router for module in routers], services.registry)
     return app

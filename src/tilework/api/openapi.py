@@ -7,6 +7,7 @@ with the body that status really has there: Replicate's problem on Replicate's r
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -14,13 +15,16 @@ from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
 
 from tilework.api.dependencies import admin, caller
 from tilework.api.replicate.problems import Problem, ProblemRoute
 from tilework.api.v1.schemas import ErrorBody
+from tilework.ops.registry import Registry
 
 SCHEME = "bearer"
+EXAMPLE_URL = "https://example.com/photo.jpg"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 DESCRIPTIONS = {
     401: "No key, or one that is malformed, unknown or revoked.",
@@ -33,13 +37,15 @@ DESCRIPTIONS = {
 }
 
 
-def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
-    """``routers``: those included in ``app``, whose routes (prefixed) the document lists."""
+def install_openapi(app: FastAPI, routers: Sequence[APIRouter], registry: Registry) -> None:
+    """``routers``: those included in ``app``, whose routes (prefixed) the document lists;
+    ``registry``: the operations whose params a job names, installed plugins included."""
     routes = [route for router in routers for route in router.routes]
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = _document(app, routes)
+            _operations_union(app.openapi_schema["components"]["schemas"], registry)
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]
@@ -71,6 +77,53 @@ def _document(app: FastAPI, routes: list[BaseRoute]) -> dict[str, Any]:
             operation = schema["paths"][route.path_format][method.lower()]
             _complete(operation, route, method, body)
     return schema
+
+
+def _operations_union(schemas: dict[str, Any], registry: Registry) -> None:
+    """``JobCreate`` as one variant per registered operation, told apart by ``operation``, each
+    with that operation's params model (and, where its defaults are valid, an example)."""
+    generic = schemas.pop("JobCreate")
+    variants: dict[str, str] = {}
+    for name in registry.names():
+        params_model = registry.get(name).Params
+        found = params_model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(found.pop("$defs", {}))
+        params_name = f"{_camel(name)}Params"
+        schemas[params_name] = found
+        variant = copy.deepcopy(generic)
+        variant["title"] = f"JobCreate ({name})"
+        variant["properties"]["operation"] = {"type": "string", "const": name}
+        variant["properties"]["params"] = {"$ref": f"#/components/schemas/{params_name}"}
+        variant["required"] = sorted({*variant.get("required", []), "operation"})
+        example = _example(params_model)
+        if example is not None:
+            variant["examples"] = [
+                {"operation": name, "input": {"url": EXAMPLE_URL}, "params": example}
+            ]
+        variants[name] = f"#/components/schemas/JobCreate_{name}"
+        schemas[f"JobCreate_{name}"] = variant
+    schemas["JobCreate"] = {
+        "title": "JobCreate",
+        "description": "A job: one of the registered operations, with its params.",
+        "oneOf": [{"$ref": reference} for reference in variants.values()],
+        "discriminator": {"propertyName": "operation", "mapping": variants},
+    }
+
+
+def _example(params_model: type[BaseModel]) -> dict[str, Any] | None:
+    """The params model's own example (``json_schema_extra``), else its defaults if valid."""
+    extra = params_model.model_config.get("json_schema_extra")
+    given = extra.get("examples") if isinstance(extra, dict) else None
+    if isinstance(given, list) and given and isinstance(given[0], dict):
+        return given[0]
+    try:
+        return params_model().model_dump(mode="json")
+    except ValidationError:  # some params have no defaults (a resize's box)
+        return None
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 def _complete(operation: dict[str, Any], route: APIRoute, method: str, body: str) -> None:

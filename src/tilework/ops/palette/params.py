@@ -40,7 +40,10 @@ class PaletteFormat(StrEnum):
 
 
 class PaletteParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"palettes": [["#1a2b3c", "#f0e0d0"], ["#ff8800"]]}]},
+    )
 
     palettes: list[Palette] = Field(
         min_length=1,

@@ -27,6 +27,11 @@ class RenderOptions(BaseModel):
 
 
 class RenderParams(RenderOptions):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"texture": {"url": "https://example.com/swatch.jpg"}}]},
+    )
+
     texture: SourceSpec = Field(description="The texture (swatch) to lay over the region.")
     mask: SourceSpec | None = Field(
         None, description="Where the texture goes (white, or opaque); estimated when absent."

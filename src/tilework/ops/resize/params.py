@@ -13,7 +13,7 @@ MAX_SIDE = 65_500  # JPEG's limit, and well past any sane thumbnail
 
 
 class ResizeParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"width": 512}]})
 
     width: int | None = Field(None, ge=1, le=MAX_SIDE, description="Box width in pixels.")
     height: int | None = Field(None, ge=1, le=MAX_SIDE, description="Box height in pixels.")
