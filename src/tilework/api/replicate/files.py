@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from tilework.api.dependencies import AppServices, Caller
+from tilework.api.replicate import schemas
 from tilework.api.replicate.problems import Problem, ProblemRoute
 from tilework.api.replicate.translate import invalid
 from tilework.api.v1.bodies import iso
@@ -51,6 +52,7 @@ router = APIRouter(prefix="/v1/files", tags=["replicate"], route_class=ProblemRo
 @router.post(
     "",
     status_code=201,
+    response_model=schemas.File,
     openapi_extra={"requestBody": MULTIPART_BODY},
     responses={
         415: {"model": Problem, "description": "The content is not an image tilework reads."},
@@ -76,7 +78,7 @@ async def create_file(request: Request, services: AppServices, key: Caller) -> d
     return file_body(services.settings, record)
 
 
-@router.get("")
+@router.get("", response_model=schemas.FilePage)
 def list_files(
     services: AppServices,
     key: Caller,
@@ -96,7 +98,7 @@ def list_files(
     }
 
 
-@router.get("/{file_id}")
+@router.get("/{file_id}", response_model=schemas.File)
 def get_file(file_id: str, services: AppServices, key: Caller) -> dict[str, Any]:
     return file_body(services.settings, files.get_file(services, key.tenant, file_id))
 

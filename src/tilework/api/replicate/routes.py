@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tilework.api.dependencies import AppServices, Caller
 from tilework.api.prefer import preferred_wait
+from tilework.api.replicate import schemas
 from tilework.api.replicate.problems import ProblemRoute
 from tilework.api.replicate.translate import (
     PredictionCreate,
@@ -79,7 +80,9 @@ def create_headers(
 Headers = Annotated[CreateHeaders, Depends(create_headers)]
 
 
-@router.post("/models/{owner}/{name}/predictions", status_code=201)
+@router.post(
+    "/models/{owner}/{name}/predictions", status_code=201, response_model=schemas.Prediction
+)
 async def create_model_prediction(
     owner: str,
     name: str,
@@ -93,7 +96,7 @@ async def create_model_prediction(
     return await _create(services, key, operation, body, response, headers)
 
 
-@router.post("/predictions", status_code=201)
+@router.post("/predictions", status_code=201, response_model=schemas.Prediction)
 async def create_prediction(
     body: PredictionCreate,
     response: Response,
@@ -107,7 +110,11 @@ async def create_prediction(
     return await _create(services, key, operation, body, response, headers)
 
 
-@router.post("/deployments/{owner}/{name}/predictions", status_code=201)
+@router.post(
+    "/deployments/{owner}/{name}/predictions",
+    status_code=201,
+    response_model=schemas.Prediction,
+)
 async def create_deployment_prediction(
     owner: str,
     name: str,
@@ -124,12 +131,12 @@ async def create_deployment_prediction(
     )
 
 
-@router.get("/deployments/{owner}/{name}")
+@router.get("/deployments/{owner}/{name}", response_model=schemas.Deployment)
 def get_deployment(owner: str, name: str, services: AppServices, key: Caller) -> dict[str, Any]:
     return _deployment_body(services, f"{owner}/{name}", _deployment(services, owner, name))
 
 
-@router.get("/deployments")
+@router.get("/deployments", response_model=schemas.DeploymentPage)
 def list_deployments(services: AppServices, key: Caller) -> dict[str, Any]:
     configured = sorted(services.settings.deployments.items())
     return {
@@ -139,19 +146,19 @@ def list_deployments(services: AppServices, key: Caller) -> dict[str, Any]:
     }
 
 
-@router.get("/predictions/{prediction_id}")
+@router.get("/predictions/{prediction_id}", response_model=schemas.Prediction)
 def get_prediction(prediction_id: str, services: AppServices, key: Caller) -> dict[str, Any]:
     job = _found(services.queue.get_job(prediction_id, key.tenant), prediction_id)
     return prediction_body(services.settings, services.objects, job, services.events.after(job.id))
 
 
-@router.post("/predictions/{prediction_id}/cancel")
+@router.post("/predictions/{prediction_id}/cancel", response_model=schemas.Prediction)
 def cancel_prediction(prediction_id: str, services: AppServices, key: Caller) -> dict[str, Any]:
     job = _found(services.queue.cancel_job(prediction_id, key.tenant), prediction_id)
     return prediction_body(services.settings, services.objects, job, services.events.after(job.id))
 
 
-@router.get("/predictions")
+@router.get("/predictions", response_model=schemas.PredictionPage)
 def list_predictions(
     services: AppServices,
     key: Caller,
@@ -194,7 +201,7 @@ def list_predictions(
     }
 
 
-@router.get("/webhooks/default/secret")
+@router.get("/webhooks/default/secret", response_model=schemas.WebhookSecret)
 def webhook_secret(services: AppServices, key: Caller) -> dict[str, str]:
     """The secret this server signs the caller's tenant's webhooks with (Replicate's endpoint
     for it): each tenant has its own, so no tenant can sign as tilework to another."""

@@ -9,12 +9,21 @@ from tilework.api.v1 import schemas
 from tilework.service.uploads import store_stream, upload_too_large
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+# The body is the image itself, whatever its declared type: the bytes are checked, not the name.
+RAW_IMAGE_BODY = {
+    "required": True,
+    "content": {
+        media_type: {"schema": {"type": "string", "format": "binary"}}
+        for media_type in ("application/octet-stream", "image/*")
+    },
+}
 
 
 @router.post(
     "",
     status_code=201,
     response_model=schemas.Upload,
+    openapi_extra={"requestBody": RAW_IMAGE_BODY},
     responses={
         413: {"model": schemas.ErrorBody},
         415: {"model": schemas.ErrorBody},
