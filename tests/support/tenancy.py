@@ -23,7 +23,6 @@ Finish = Callable[[Client, str], JobBody]
 # Routes that authenticate otherwise: a signed URL, a provider's signed webhook, probes, docs.
 OPEN_ROUTES = {
     "/v1/objects/{key}",
-    "/v1/files/{key}",  # signed URLs made before they moved to /v1/objects
     "/v1/providers/{provider}/callbacks/{task_id}",
     "/healthz",
     "/readyz",

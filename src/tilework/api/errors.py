@@ -39,6 +39,15 @@ def error_response(error: TileworkError) -> JSONResponse:
     return JSONResponse(body, status_code=error.http_status, headers=error_headers(error))
 
 
+def unreadable_body(exc: HTTPException) -> TileworkError:
+    """A body the framework could not parse (not JSON): invalid, like any other bad body."""
+    return TileworkError(
+        ErrorCode.VALIDATION_FAILED,
+        f"invalid request: {exc.detail}",
+        {"errors": [{"field": "body", "message": str(exc.detail)}]},
+    )
+
+
 def field_errors(exc: RequestValidationError) -> TileworkError:
     """A request that failed validation, naming each offending field, e.g. ``webhook.url``."""
     return invalid_fields({**error, "loc": _location(error["loc"])} for error in exc.errors())
@@ -60,6 +69,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            return error_response(unreadable_body(exc))
         code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL_ERROR)
         body: dict[str, Any] = {
             "error": {"code": code.value, "message": str(exc.detail), "details": {}}

@@ -140,6 +140,7 @@ def _complete(operation: dict[str, Any], route: APIRoute, method: str, body: str
         statuses.add(404)
     if method in BODY_METHODS:  # the body cap (api.bodylimit) applies before any route
         statuses.add(413)
+
     responses = operation.setdefault("responses", {})
     reference = {"$ref": f"#/components/schemas/{body}"}
     declared = {str(status) for status in (route.responses or {})}  # the route's own words win

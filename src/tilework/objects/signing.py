@@ -21,7 +21,10 @@ class UrlSigner:
     def verify(self, method: str, key: str, expires: int, signature: str) -> bool:
         if expires < time.time():
             return False
-        return hmac.compare_digest(self._signature(method, key, expires), signature)
+        # As bytes: compare_digest refuses a str with anything but ASCII in it, and a
+        # signature is whatever the URL's holder typed.
+        expected = self._signature(method, key, expires).encode()
+        return hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))
 
     def _signature(self, method: str, key: str, expires: int) -> str:
         message = f"{method}\n{key}\n{expires}".encode()

@@ -10,8 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
-from tilework.api.errors import error_headers, field_errors
+from tilework.api.errors import error_headers, field_errors, unreadable_body
 from tilework.core.errors import TileworkError
 
 
@@ -25,6 +26,12 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = Field(None, description="Each invalid field.")
 
 
+# Creates name URLs (the image, the webhook): one tilework refuses to reach is 400.
+REFUSED_URL: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "A URL it names is refused (ssrf_blocked)."}
+}
+
+
 class ProblemRoute(APIRoute):
     """Routes whose errors read as Replicate's (``title``, ``detail``, ``status``)."""
 
@@ -36,6 +43,10 @@ class ProblemRoute(APIRoute):
                 return await handler(request)
             except RequestValidationError as exc:
                 return problem(field_errors(exc))
+            except HTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                return problem(unreadable_body(exc))
             except TileworkError as error:
                 return problem(error)
 

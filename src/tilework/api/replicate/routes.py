@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from tilework.api.dependencies import AppServices, Caller
 from tilework.api.prefer import preferred_wait
 from tilework.api.replicate import schemas
-from tilework.api.replicate.problems import ProblemRoute
+from tilework.api.replicate.problems import REFUSED_URL, ProblemRoute
 from tilework.api.replicate.translate import (
     PredictionCreate,
     as_input,
@@ -81,7 +81,10 @@ Headers = Annotated[CreateHeaders, Depends(create_headers)]
 
 
 @router.post(
-    "/models/{owner}/{name}/predictions", status_code=201, response_model=schemas.Prediction
+    "/models/{owner}/{name}/predictions",
+    status_code=201,
+    response_model=schemas.Prediction,
+    responses=REFUSED_URL,
 )
 async def create_model_prediction(
     owner: str,
@@ -96,7 +99,9 @@ async def create_model_prediction(
     return await _create(services, key, operation, body, response, headers)
 
 
-@router.post("/predictions", status_code=201, response_model=schemas.Prediction)
+@router.post(
+    "/predictions", status_code=201, response_model=schemas.Prediction, responses=REFUSED_URL
+)
 async def create_prediction(
     body: PredictionCreate,
     response: Response,
@@ -114,6 +119,7 @@ async def create_prediction(
     "/deployments/{owner}/{name}/predictions",
     status_code=201,
     response_model=schemas.Prediction,
+    responses=REFUSED_URL,
 )
 async def create_deployment_prediction(
     owner: str,

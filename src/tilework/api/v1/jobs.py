@@ -26,6 +26,7 @@ MAX_PAGE = 200
     response_model=schemas.Job,
     responses={
         200: {"model": schemas.Job, "description": "Finished within ``Prefer: wait=N``."},
+        400: {"model": schemas.ErrorBody, "description": "A URL it names is refused."},
         409: {"model": schemas.ErrorBody},
         422: {"model": schemas.ErrorBody},
         503: {"model": schemas.ErrorBody},

@@ -47,7 +47,9 @@ def get_object(
     "/v1/files/{key:path}",
     response_class=FileResponse,
     responses=SIGNED_RESPONSES,
-    deprecated=True,
+    # Not in the document: its path reads like Replicate's /v1/files/{file_id}, which answers
+    # every key without a "/"; this route only ever serves keys with one (signed earlier).
+    include_in_schema=False,
 )
 def get_object_at_its_old_path(
     key: str, services: AppServices, expires: int = 0, signature: str = ""
