@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
 
 from tilework.api.dependencies import admin, caller
+from tilework.api.render_contract.translate import RenderJobRequest
 from tilework.api.replicate.problems import Problem, ProblemRoute
 from tilework.api.v1.schemas import ErrorBody
 from tilework.ops.registry import Registry
@@ -60,7 +61,8 @@ def _document(app: FastAPI, routes: list[BaseRoute]) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for model in (ErrorBody, Problem):
+    # Bodies that routes read or answer themselves, named by reference in their documentation.
+    for model in (ErrorBody, Problem, RenderJobRequest):
         found = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from tilework.api.dependencies import AppServices, Caller
 from tilework.api.errors import QUEUE_FULL_RETRY_AFTER_SECONDS
+from tilework.api.render_contract import schemas
 from tilework.api.render_contract.translate import (
     RenderJobRequest,
     contract_details,
@@ -24,10 +25,18 @@ router = APIRouter(prefix="/render/jobs", tags=["render contract"])
 @router.post(
     "",
     status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/RenderJobRequest"}}
+            },
+        }
+    },
     responses={
-        201: {"description": '`{"job_id", "status": "processing", "poll_url"}`'},
-        400: {"description": '`{"error": "validation_failed", "details": {field: message}}`'},
-        503: {"description": '`{"error": "queue_full"}`'},
+        201: {"model": schemas.RenderSubmitted},
+        400: {"model": schemas.RenderError, "description": "validation_failed, each field"},
+        503: {"model": schemas.RenderError, "description": "queue_full"},
     },
 )
 async def submit_render(request: Request, services: AppServices, key: Caller) -> JSONResponse:
@@ -55,8 +64,8 @@ async def submit_render(request: Request, services: AppServices, key: Caller) ->
 @router.get(
     "/{job_id}",
     responses={
-        200: {"description": "`processing`, `completed` with `result_url`, or `failed`"},
-        404: {"description": '`{"error": "job_not_found"}`'},
+        200: {"model": schemas.RenderStatus},
+        404: {"model": schemas.RenderError, "description": "job_not_found"},
     },
 )
 def poll_render(job_id: str, services: AppServices, key: Caller) -> JSONResponse:
