@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -50,16 +51,23 @@ class Client:
         api_key: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         """``transport`` replaces the network for both the API and file URLs: an application
-        served in this process, a proxy, a mount."""
+        served in this process, a proxy, a mount. ``verify``: how an HTTPS server's certificate
+        is checked (a context trusting a private CA; by default certifi's CAs, or those of the
+        ``SSL_CERT_FILE`` the environment names)."""
         headers = {} if api_key is None else {"Authorization": f"Bearer {api_key}"}
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, headers=headers, transport=transport
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            headers=headers,
+            transport=transport,
+            verify=verify,
         )
         # File URLs are signed on their own, and may be another host's (a bucket's): the API
         # key never goes there.
-        self._files = httpx.Client(timeout=timeout, transport=transport)
+        self._files = httpx.Client(timeout=timeout, transport=transport, verify=verify)
 
     def __enter__(self) -> Client:
         return self

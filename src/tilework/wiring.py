@@ -23,7 +23,7 @@ from tilework.store.events import EventLog
 from tilework.store.files import Files
 from tilework.store.keys import ApiKeys
 from tilework.store.notify import Polling, task_signal
-from tilework.store.secrets import webhook_secrets
+from tilework.store.secrets import fal_signing_key, webhook_secrets
 from tilework.superres.devices import model_devices
 from tilework.superres.processes import ModelProcesses
 from tilework.webhooks.deliverer import Deliverer
@@ -100,8 +100,13 @@ def build_deliverer(settings: Settings, database: Database) -> Deliverer:
         settings,
         Deliveries(database),
         events,
-        delivery_renderer(settings, open_object_store(settings), events),
-        lambda tenant: webhook_secrets(settings, database, tenant),
+        delivery_renderer(
+            settings,
+            open_object_store(settings),
+            events,
+            lambda tenant: webhook_secrets(settings, database, tenant),
+            lambda: fal_signing_key(database),
+        ),
     )
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from tests.support import images
 from tests.support.databases import fresh_database
 from tests.support.loopback import LOOPBACK
 from tests.support.testops import TEST_PLUGINS
+from tests.support.tls import TlsFiles, certificates
 from tilework.client import Client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,11 +102,19 @@ class WorkerProcess:
 
 
 class ServerProcess:
-    def __init__(self, home: Path, **settings: object) -> None:
+    def __init__(self, home: Path, tls: TlsFiles | None = None, **settings: object) -> None:
+        """``tls``: serve HTTPS with its certificate; this side trusts its CA."""
         self.home = home
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        if tls is not None:
+            settings = {**settings, "tls_certfile": tls.cert, "tls_keyfile": tls.key}
         self.env = tilework_env(home, port=self.port, **settings)
+        # How this side checks the server's certificate: the CA of its TLS files, or none.
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(tls.ca)) if tls else True
+        )
         self.log_path = home.parent / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._http: httpx.Client | None = None
@@ -123,7 +133,8 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited at start:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                ready = httpx.get(f"{self.url}/readyz", timeout=1, verify=self.verify)
+                if ready.status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
@@ -147,12 +158,14 @@ class ServerProcess:
     def http(self) -> httpx.Client:
         """An HTTP client that sends the admin key (closed with the server)."""
         if self._http is None:
-            self._http = httpx.Client(base_url=self.url, headers=self.auth, timeout=30)
+            self._http = httpx.Client(
+                base_url=self.url, headers=self.auth, timeout=30, verify=self.verify
+            )
         return self._http
 
     def client(self, key: str | None = None) -> Client:
         """The SDK on this server, with ``key`` or else the admin key."""
-        return Client(self.url, key or self.api_key)
+        return Client(self.url, key or self.api_key, verify=self.verify)
 
     def tenant_key(self, **limits: object) -> str:
         """The secret of a new key for a tenant of its own, so that tests sharing this server
@@ -184,10 +197,14 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(folder: Path, backend: str, **settings: object) -> Iterator[ServerProcess]:
+def running_server(
+    folder: Path, backend: str, tls: TlsFiles | None = None, **settings: object
+) -> Iterator[ServerProcess]:
     """A server with two workers on a fresh ``backend`` database, stopped cleanly after."""
     with fresh_database(backend, folder / "db") as url:
-        running = ServerProcess(folder / "home", workers=2, database_url=url, **settings).start()
+        running = ServerProcess(
+            folder / "home", tls, workers=2, database_url=url, **settings
+        ).start()
         yield running
         assert running.stop() == 0, running.log()
 
@@ -204,15 +221,17 @@ class SharedServers:
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
-        self._running: dict[tuple[str, bool], ServerProcess] = {}
+        self._running: dict[tuple[str, bool, bool], ServerProcess] = {}
         self._stack = ExitStack()
 
-    def get(self, backend: str, loopback: bool = False) -> ServerProcess:
+    def get(self, backend: str, loopback: bool = False, tls: bool = False) -> ServerProcess:
         """The shared server on ``backend``; with ``loopback``, one that may fetch from and
-        deliver to loopback (``tests/support/loopback.py``)."""
-        key = (backend, loopback)
+        deliver to loopback (``tests/support/loopback.py``); with ``tls``, one that serves
+        HTTPS with a certificate from a CA of the test's (``tests/support/tls.py``)."""
+        key = (backend, loopback, tls)
         if key not in self._running:
-            folder = self._folder / f"{backend}-{'loopback' if loopback else 'default'}"
+            name = f"{backend}-{'loopback' if loopback else 'default'}{'-tls' if tls else ''}"
+            folder = self._folder / name
             settings: dict[str, object] = {
                 "lease_seconds": 2,
                 "max_upload_bytes": 5_000_000,
@@ -223,8 +242,9 @@ class SharedServers:
             }
             if loopback:
                 settings["fetch_allow_hosts"] = LOOPBACK
+            files = certificates(folder / "tls") if tls else None
             self._running[key] = self._stack.enter_context(
-                running_server(folder, backend, **settings)
+                running_server(folder, backend, files, **settings)
             )
         return self._running[key]
 

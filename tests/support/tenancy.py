@@ -20,9 +20,12 @@ from tilework.client import ApiError, Client, JobBody
 
 Finish = Callable[[Client, str], JobBody]
 
-# Routes that authenticate otherwise: a signed URL, a provider's signed webhook, probes, docs.
+# Routes that authenticate otherwise: a signed URL, a provider's signed webhook, probes, docs,
+# the public key of fal-style webhooks.
 OPEN_ROUTES = {
     "/v1/objects/{key}",
+    "/fal/storage/upload/{file_id}",
+    "/.well-known/jwks.json",
     "/v1/providers/{provider}/callbacks/{task_id}",
     "/healthz",
     "/readyz",

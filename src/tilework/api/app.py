@@ -13,6 +13,10 @@ from tilework import __version__
 from tilework.api import health
 from tilework.api.bodylimit import BodyLimit
 from tilework.api.errors import install_error_handlers
+from tilework.api.fal import jwks as fal_jwks
+from tilework.api.fal import routes as fal
+from tilework.api.fal import storage as fal_storage
+from tilework.api.fal.proxy import FalProxy
 from tilework.api.openapi import install_openapi
 from tilework.api.render_contract import routes as render_contract
 from tilework.api.replicate import files as replicate_files
@@ -41,15 +45,30 @@ def create_app(services: Services) -> FastAPI:
         max_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    # Outside the body cap, so that the cap sees the path a proxied request is routed to.
+    app.add_middleware(FalProxy, public_url=settings.resolved_public_url)
     if settings.cors_origins:
         # Browsers (the render contract's React app) call the API directly; keys go in
         # Authorization.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Prefer"],
-            expose_headers=["Location", "Retry-After", "Idempotent-Replayed"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "Prefer",
+                "Cancel-After",
+                "X-Fal-Target-Url",  # fal's JavaScript client through /fal/proxy
+            ],
+            expose_headers=[
+                "Location",
+                "Retry-After",
+                "Idempotent-Replayed",
+                "X-Fal-Request-Id",
+                "X-Fal-Billable-Units",
+            ],
             max_age=600,
         )
     # Replicate's /v1/files/{file_id} before the old signed-URL path /v1/files/{key:path},
@@ -64,6 +83,10 @@ def create_app(services: Services) -> FastAPI:
         health,
         render_contract,
         replicate,
+        # fal's storage upload before its submit route, which would take it for a model's path.
+        fal_storage,
+        fal,
+        fal_jwks,
         providers,
     )
     for module in routers:

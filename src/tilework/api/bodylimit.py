@@ -9,14 +9,18 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tilework.api.errors import error_response
+from tilework.api.fal.errors import fal_error
 from tilework.api.replicate.problems import problem
 from tilework.core.errors import ErrorCode, TileworkError
 
 UNCAPPED_PATHS = ("/v1/uploads",)
+# fal's storage upload: the bytes of a file, PUT to the URL its initiation signed.
+UNCAPPED_PUTS = ("/fal/storage/upload/",)
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # no route of ours reads their body
-DATA_URI_PATHS = ("/v1/predictions", "/v1/models/")
+DATA_URI_PATHS = ("/v1/predictions", "/v1/models/", "/fal/")
 MULTIPART_PATH = "/v1/files"
-REPLICATE_PATHS = (*DATA_URI_PATHS, MULTIPART_PATH, "/v1/deployments/")
+REPLICATE_PATHS = ("/v1/predictions", "/v1/models/", MULTIPART_PATH, "/v1/deployments/")
+FAL_PATHS = ("/fal/",)
 JSON_ROOM_BYTES = 1 << 20
 
 
@@ -33,6 +37,7 @@ class BodyLimit:
             scope["type"] != "http"
             or scope["method"] in BODYLESS_METHODS
             or path.startswith(UNCAPPED_PATHS)
+            or (scope["method"] == "PUT" and path.startswith(UNCAPPED_PUTS))
         ):
             await self.app(scope, receive, send)
             return
@@ -100,10 +105,15 @@ class BodyLimit:
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    """413 in the words of the API the path belongs to: Replicate's or tilework's."""
+    """413 in the words of the API the path belongs to: Replicate's, fal's or tilework's."""
     error = too_large(limit)
     path = scope.get("path", "")
-    answer = problem(error) if path.startswith(REPLICATE_PATHS) else error_response(error)
+    if path.startswith(REPLICATE_PATHS):
+        answer = problem(error)
+    elif path.startswith(FAL_PATHS):
+        answer = fal_error(error)
+    else:
+        answer = error_response(error)
     await answer(scope, receive, send)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,6 +36,14 @@ def serve(
     workers: Workers = None,
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    tls_certfile: Annotated[
+        Path | None,
+        typer.Option(help="Serve HTTPS with this PEM certificate (chain).", dir_okay=False),
+    ] = None,
+    tls_keyfile: Annotated[
+        Path | None,
+        typer.Option(help="The certificate's PEM private key.", dir_okay=False),
+    ] = None,
 ) -> None:
     """Run the API and the workers on one machine."""
     import uvicorn
@@ -43,7 +52,14 @@ def serve(
     from tilework.core.logging import configure_logging
     from tilework.wiring import build_services, ensure_admin_key
 
-    settings = settings_with(workers=workers, host=host, port=port)
+    settings = settings_with(
+        workers=workers,
+        host=host,
+        port=port,
+        tls_certfile=tls_certfile,
+        tls_keyfile=tls_keyfile,
+    )
+    _check_tls(settings)
     configure_logging(settings)
     state = build_services(settings)
     _migrate(state.database)
@@ -75,6 +91,8 @@ def serve(
             port=settings.port,
             log_level="warning",
             access_log=False,
+            ssl_certfile=settings.tls_certfile,
+            ssl_keyfile=settings.tls_keyfile,
         )
     finally:
         pool.stop(at_once=stops.count > 1)
@@ -125,6 +143,20 @@ class _StopSignals:
 
     def caught(self, _signum: int, _frame: FrameType | None) -> None:
         self.count += 1
+
+
+def _check_tls(settings: Settings) -> None:
+    """A key without a certificate, or a file that is not there, stops the start, said why."""
+    if settings.tls_keyfile is not None and settings.tls_certfile is None:
+        _start_error("--tls-keyfile needs --tls-certfile (TILEWORK_TLS_CERTFILE)")
+    for path in (settings.tls_certfile, settings.tls_keyfile):
+        if path is not None and not path.is_file():
+            _start_error(f"no TLS file {path}")
+
+
+def _start_error(message: str) -> None:
+    stderr.print(f"[red]error[/red] {message}")
+    raise typer.Exit(EXIT_START_ERROR)
 
 
 def _migrate(database: Database) -> None:

@@ -84,8 +84,16 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret key.")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the API listens on.")
+    tls_certfile: Path | None = Field(
+        None,
+        description="PEM certificate (chain) the API serves HTTPS with, with tls_keyfile; "
+        "unset means plain HTTP. fal's Python client speaks HTTPS only.",
+    )
+    tls_keyfile: Path | None = Field(None, description="PEM private key of tls_certfile.")
     url: str = Field(
-        "", description="Base URL clients (CLI, SDK) use; empty means http://host:port."
+        "",
+        description="Base URL clients (CLI, SDK) use; empty means http://host:port (https:// "
+        "with TLS).",
     )
     public_url: str = Field("", description="Base URL put into signed file URLs; empty means url.")
     api_key: SecretStr | None = Field(
@@ -256,7 +264,8 @@ class Settings(BaseSettings):
     @cached_property
     def client_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return (self.url or f"http://{host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls_certfile else "http"
+        return (self.url or f"{scheme}://{host}:{self.port}").rstrip("/")
 
     @cached_property
     def resolved_public_url(self) -> str:

@@ -15,7 +15,7 @@ class UrlSigner:
 
     def sign(self, key: str, expires_in: int) -> str:
         expires = int(time.time()) + expires_in
-        query = urlencode({"expires": expires, "signature": self._signature("GET", key, expires)})
+        query = urlencode({"expires": expires, "signature": self.signature("GET", key, expires)})
         return f"{self._base_url}/v1/objects/{quote(key)}?{query}"
 
     def verify(self, method: str, key: str, expires: int, signature: str) -> bool:
@@ -23,9 +23,9 @@ class UrlSigner:
             return False
         # As bytes: compare_digest refuses a str with anything but ASCII in it, and a
         # signature is whatever the URL's holder typed.
-        expected = self._signature(method, key, expires).encode()
+        expected = self.signature(method, key, expires).encode()
         return hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))
 
-    def _signature(self, method: str, key: str, expires: int) -> str:
+    def signature(self, method: str, key: str, expires: int) -> str:
         message = f"{method}\n{key}\n{expires}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()

@@ -35,13 +35,15 @@ async def create_file(
     content: AsyncIterable[bytes],
     name: str,
     metadata: dict[str, Any],
+    file_id: str | None = None,
 ) -> FileRecord:
+    """Store an uploaded file; ``file_id`` when its id was handed out before its bytes came."""
     objects = services.objects_for(tenant)
     settings = services.settings
     async with staged_image(objects, content, settings.max_upload_bytes) as image:
         now = time.time()
         record = FileRecord(
-            id=new_id(),
+            id=file_id or new_id(),
             tenant=tenant,
             name=name[:MAX_NAME_CHARS] or image.sha256,
             content_type=image.format.media_type,

@@ -23,6 +23,7 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import SNIFF_BYTES, InputFormat, sniff
 from tilework.objects.paths import upload_key
 from tilework.objects.store import ObjectInfo, ObjectStore
+from tilework.service.validation import invalid_fields
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?),", re.DOTALL)
 
@@ -77,6 +78,20 @@ def data_uri_bytes(uri: str) -> bytes | None:
         return unquote_to_bytes(payload)
     except (binascii.Error, ValueError):
         raise MalformedDataUriError("the data URI's base64 is malformed") from None
+
+
+def image_source(objects: ObjectStore, max_bytes: int, image: str, field: str) -> dict[str, str]:
+    """A job input from an image a caller named: a URL as it is, or a ``data:`` URI stored the
+    way ``/v1/uploads`` stores. ``field`` names the image in the caller's terms, for errors."""
+    if image.startswith(("http://", "https://")):
+        return {"url": image}
+    try:
+        data = data_uri_bytes(image)
+    except MalformedDataUriError as exc:
+        raise invalid_fields([{"loc": (field,), "msg": str(exc)}]) from None
+    if data is None:
+        raise invalid_fields([{"loc": (field,), "msg": "an http(s) URL or a data: URI"}])
+    return {"key": store_bytes(objects, data, max_bytes).key}
 
 
 def store_bytes(objects: ObjectStore, data: bytes, max_bytes: int) -> ObjectInfo:

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tilework.core.credits import megapixel_cost
+from tilework.core.credits import made_cost
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JsonDict
 from tilework.store.database import Database
@@ -49,7 +49,7 @@ def settle(conn: sa.Connection, job: Mapping[Any, Any], succeeded: bool) -> None
     cost, key_id = job.get("cost"), job.get("key_id")
     if not cost or key_id is None:
         return
-    spent = min(float(cost), _made(job.get("outputs") or [])) if succeeded else 0.0
+    spent = min(float(cost), made_cost(job.get("outputs") or [])) if succeeded else 0.0
     balance = conn.execute(
         api_keys.update()
         .where(api_keys.c.id == key_id)
@@ -59,11 +59,6 @@ def settle(conn: sa.Connection, job: Mapping[Any, Any], succeeded: bool) -> None
     _record(conn, key_id, job["id"], RELEASE, float(cost), balance + spent)
     if succeeded:
         _record(conn, key_id, job["id"], CHARGE, -spent, balance)
-
-
-def _made(outputs: list[JsonDict]) -> float:
-    pixels = sum((out.get("width") or 0) * (out.get("height") or 0) for out in outputs)
-    return megapixel_cost(pixels)
 
 
 def ledger(database: Database, key_id: str, limit: int = 200) -> list[JsonDict]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from tilework.core.falsigning import new_signing_key
 from tilework.core.keys import DEFAULT_TENANT
 from tilework.core.settings import Settings
 from tilework.core.signatures import new_secret
@@ -15,6 +16,7 @@ from tilework.store.database import Database
 from tilework.store.schema import shared_secrets
 
 WEBHOOK_SECRET = "webhook_secret"
+FAL_SIGNING_KEY = "fal_webhook_signing_key"
 
 
 def shared_secret(database: Database, name: str, make: Callable[[], str]) -> str:
@@ -47,3 +49,9 @@ def webhook_secrets(
             return configured
         return [shared_secret(database, WEBHOOK_SECRET, new_secret)]
     return [shared_secret(database, f"{WEBHOOK_SECRET}:{tenant}", new_secret)]
+
+
+def fal_signing_key(database: Database) -> str:
+    """The Ed25519 key fal-style webhooks are signed with (``core.falsigning``): one for the
+    whole server, as fal has one, since the signed message names the tenant."""
+    return shared_secret(database, FAL_SIGNING_KEY, new_signing_key)

@@ -10,7 +10,6 @@ attempts run out. A delivery's outcome never touches its job.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -24,9 +23,7 @@ import structlog
 
 from tilework.core.errors import TileworkError
 from tilework.core.ids import holder_id
-from tilework.core.jobs import JsonDict
 from tilework.core.settings import Settings
-from tilework.core.signatures import signed_headers
 from tilework.net.policy import configured_policy
 from tilework.net.transport import pinned_client
 from tilework.store.deliveries import Deliveries, Delivery, DeliveryStatus
@@ -43,8 +40,17 @@ ERROR_BODY_CHARS = 200
 # The longest a receiver's Retry-After may hold a message back: the standard's longest wait.
 MAX_RETRY_AFTER_SECONDS = 36000.0
 
-# Turns a delivery's event into the JSON body its format calls for.
-Render = Callable[[Delivery, JobEvent], JsonDict]
+
+@dataclass(frozen=True)
+class Message:
+    """A webhook as it is posted: the body and the headers that sign it."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
+# Turns a delivery's event into the signed message its format calls for.
+Render = Callable[[Delivery, JobEvent], Message]
 
 
 @dataclass(frozen=True)
@@ -64,15 +70,11 @@ class Deliverer:
         deliveries: Deliveries,
         events: EventLog,
         render: Render,
-        secrets: Callable[[str], list[str]],
     ) -> None:
         self.settings = settings
         self.deliveries = deliveries
         self.events = events
         self.render = render
-        self._find_secrets = secrets
-        # Each tenant's, found at its first delivery; a rotation is a restart.
-        self._secrets: dict[str, list[str]] = {}
         # The lease holder's name, as a worker's: which host and process holds a delivery.
         self.sender = holder_id("webhooks")
         self._stopping = threading.Event()
@@ -114,12 +116,9 @@ class Deliverer:
             event = self.events.get(delivery.event_id)
             if event is None:  # the job and its events were deleted
                 return
-            body = json.dumps(self.render(delivery, event), separators=(",", ":")).encode()
+            message = self.render(delivery, event)
             started = time.time()
-            tenant = event.job.tenant
-            if tenant not in self._secrets:
-                self._secrets[tenant] = self._find_secrets(tenant)
-            answer = _post(http, delivery, body, self._secrets[tenant])
+            answer = _post(http, delivery, message)
             self._settle(delivery, answer, started)
         except Exception:  # a sender must outlive any one delivery
             log.exception("webhook_attempt_crashed", delivery_id=delivery.id)
@@ -154,14 +153,14 @@ class Deliverer:
         )
 
 
-def _post(http: httpx.Client, delivery: Delivery, body: bytes, secrets: list[str]) -> Answer:
+def _post(http: httpx.Client, delivery: Delivery, message: Message) -> Answer:
     headers = {
         "content-type": "application/json",
         "user-agent": "tilework-webhooks",
-        **signed_headers(secrets, delivery.id, body),
+        **message.headers,
     }
     try:
-        response = http.post(delivery.url, content=body, headers=headers)
+        response = http.post(delivery.url, content=message.body, headers=headers)
     except httpx.HTTPError as exc:
         return Answer(error=f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS])
     except TileworkError as error:  # the policy refused the address

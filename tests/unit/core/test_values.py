@@ -94,7 +94,7 @@ def test_signed_urls_verify_only_untampered_and_unexpired() -> None:
         "GET",
         "jobs/a/output.png",
         int(time.time()) - 1,
-        signer._signature("GET", "jobs/a/output.png", int(time.time()) - 1),
+        signer.signature("GET", "jobs/a/output.png", int(time.time()) - 1),
     )
 
 

@@ -8,9 +8,9 @@ from tests.support.receiver import receiving
 from tilework.net.policy import FetchPolicy
 from tilework.net.transport import pinned_client
 from tilework.store.deliveries import Delivery, DeliveryStatus
-from tilework.webhooks.deliverer import _post, outcome
+from tilework.webhooks.deliverer import Message, _post, outcome
 
-SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+MESSAGE = Message(b"{}", {"webhook-id": "msg_1"})
 
 
 def delivery(url: str) -> Delivery:
@@ -34,7 +34,7 @@ def test_a_loopback_receiver_is_refused_unless_allowed() -> None:
     schedule = [1.0, 2.0]
     with receiving() as receiver:
         with pinned_client(FetchPolicy(), timeout=httpx.Timeout(5)) as http:
-            answer = _post(http, delivery(f"{receiver.url}/hook"), b"{}", [SECRET])
+            answer = _post(http, delivery(f"{receiver.url}/hook"), MESSAGE)
         assert answer.refused and answer.status is None
         assert answer.error is not None and answer.error.startswith("ssrf_blocked")
         assert outcome(answer, 1, schedule) == (DeliveryStatus.FAILED, None)
@@ -42,7 +42,7 @@ def test_a_loopback_receiver_is_refused_unless_allowed() -> None:
 
         allowed = FetchPolicy.allowing(["127.0.0.1"])
         with pinned_client(allowed, timeout=httpx.Timeout(5)) as http:
-            answer = _post(http, delivery(f"{receiver.url}/hook"), b"{}", [SECRET])
+            answer = _post(http, delivery(f"{receiver.url}/hook"), MESSAGE)
         assert answer.status == 200 and not answer.refused
         assert outcome(answer, 1, schedule) == (DeliveryStatus.DELIVERED, None)
         assert len(receiver.received("/hook")) == 1

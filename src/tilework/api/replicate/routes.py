@@ -20,10 +20,7 @@ from tilework.api.replicate.translate import (
     as_input,
     cancel_after_seconds,
     invalid,
-    job_source,
     job_webhook,
-    model_name,
-    operation_of,
     split_input,
 )
 from tilework.api.replicate.views import prediction_body
@@ -31,8 +28,10 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobRecord
 from tilework.core.keys import ApiKey
 from tilework.core.settings import Deployment
+from tilework.service.models import deployment_of, model_name, operation_of
 from tilework.service.services import Services
 from tilework.service.submit import JobRequest, submit
+from tilework.service.uploads import image_source
 from tilework.service.waits import finished_within
 
 PAGE_SIZE = 100
@@ -131,7 +130,7 @@ async def create_deployment_prediction(
     headers: Headers,
 ) -> dict[str, Any]:
     """A prediction of a configured deployment: its operation, its params under the input's."""
-    deployment = _deployment(services, owner, name)
+    deployment = deployment_of(services.settings, f"{owner}/{name}")
     return await _create(
         services, key, deployment.operation, body, response, headers, deployment.params
     )
@@ -139,7 +138,8 @@ async def create_deployment_prediction(
 
 @router.get("/deployments/{owner}/{name}", response_model=schemas.Deployment)
 def get_deployment(owner: str, name: str, services: AppServices, key: Caller) -> dict[str, Any]:
-    return _deployment_body(services, f"{owner}/{name}", _deployment(services, owner, name))
+    name = f"{owner}/{name}"
+    return _deployment_body(services, name, deployment_of(services.settings, name))
 
 
 @router.get("/deployments", response_model=schemas.DeploymentPage)
@@ -226,7 +226,7 @@ async def _create(
     wait = preferred_wait(headers.prefer)
     image, params = split_input(body)
     objects, max_bytes = services.objects_for(key.tenant), services.settings.max_upload_bytes
-    source = await run_in_threadpool(job_source, objects, max_bytes, image)
+    source = await run_in_threadpool(image_source, objects, max_bytes, image, "input.image")
     request = JobRequest(
         operation,
         source,
@@ -253,18 +253,6 @@ async def _create(
         # finished, poll on" (they take any other status after a wait as the final one).
         prediction["status"] = "starting"
     return prediction
-
-
-def _deployment(services: Services, owner: str, name: str) -> Deployment:
-    found = services.settings.deployments.get(f"{owner}/{name}")
-    if found is None:
-        raise TileworkError(
-            ErrorCode.NOT_FOUND,
-            f"no deployment {owner}/{name}; deployments are "
-            f"{', '.join(sorted(services.settings.deployments)) or 'not configured'}",
-            {"deployment": f"{owner}/{name}"},
-        )
-    return found
 
 
 def _deployment_body(services: Services, name: str, deployment: Deployment) -> dict[str, Any]:

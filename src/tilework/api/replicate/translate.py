@@ -10,9 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import EventType
-from tilework.objects.store import ObjectStore
-from tilework.ops.registry import BUILT_IN_OWNER, Registry
-from tilework.service.uploads import MalformedDataUriError, data_uri_bytes, store_bytes
+from tilework.ops.registry import BUILT_IN_OWNER
 
 OWNER = BUILT_IN_OWNER
 # Cancel-After: Go-style durations (30s, 5m, 1h30m, 1.5h, 500ms) or plain seconds.
@@ -39,25 +37,6 @@ class PredictionCreate(BaseModel):
     stream: bool | None = None  # accepted for compatibility; every prediction has urls.stream
 
 
-def operation_of(registry: Registry, reference: str) -> str:
-    """``upscale``, ``tilework/upscale`` or ``tilework/upscale:<anything>`` → ``upscale``; an
-    installed operation's owner is ``tilework`` or its package (``tilework-texture-op``)."""
-    owner, _, name = reference.split(":", 1)[0].rpartition("/")
-    known = name in registry.names()
-    if not known or owner not in ("", OWNER, registry.package(name)):
-        models = [model_name(registry, name) for name in registry.names()]
-        raise TileworkError(
-            ErrorCode.NOT_FOUND,
-            f"no model {reference}; models are {', '.join(models)}",
-            {"model": reference},
-        )
-    return name
-
-
-def model_name(registry: Registry, operation: str) -> str:
-    return f"{registry.package(operation)}/{operation}"
-
-
 def cancel_after_seconds(value: str | None) -> float | None:
     """The ``Cancel-After`` header in seconds (None when absent)."""
     if value is None:
@@ -82,19 +61,6 @@ def split_input(body: PredictionCreate) -> tuple[str, dict[str, Any]]:
     if not isinstance(image, str) or not image:
         raise invalid("input.image", "give the image as a URL or a data: URI")
     return image, params
-
-
-def job_source(objects: ObjectStore, max_bytes: int, image: str) -> dict[str, str]:
-    """A job input from a URL, or from a data URI stored the way ``/v1/uploads`` stores."""
-    if image.startswith(("http://", "https://")):
-        return {"url": image}
-    try:
-        data = data_uri_bytes(image)
-    except MalformedDataUriError as exc:
-        raise invalid("input.image", str(exc)) from None
-    if data is None:
-        raise invalid("input.image", "an http(s) URL or a data: URI")
-    return {"key": store_bytes(objects, data, max_bytes).key}
 
 
 def job_webhook(body: PredictionCreate) -> dict[str, Any] | None:

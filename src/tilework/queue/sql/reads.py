@@ -50,6 +50,18 @@ class Reads:
         with self.db.read() as conn:
             return [job_from_row(row) for row in conn.execute(query)]
 
+    def queue_position(self, job: JobRecord) -> int:
+        if job.status is not JobStatus.QUEUED:
+            return 0
+        # Ids grow with time (``core.ids``): the queued jobs with smaller ids came first.
+        query = (
+            sa.select(sa.func.count())
+            .select_from(jobs)
+            .where(jobs.c.status == JobStatus.QUEUED.value, jobs.c.id < job.id)
+        )
+        with self.db.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def job_tasks(self, job_id: str) -> list[TaskRecord]:
         query = sa.select(tasks).where(tasks.c.job_id == job_id).order_by(tasks.c.id)
         with self.db.read() as conn:
