@@ -162,11 +162,12 @@ def test_a_failed_request_posts_an_error_webhook(tls_server: ServerProcess) -> N
 
 def test_the_javascript_client(tls_server: ServerProcess, tmp_path: Path) -> None:
     """subscribe with logs (polling and streaming), submit + status + result, the status
-    stream, cancel, a Blob input uploaded through the storage API, errors, run."""
+    stream, cancel, a Blob input uploaded through the storage API, errors, run, a webhook
+    verified with Node's Ed25519 from the JWKS document."""
     photo = images.photo(tmp_path / "photo.jpg", 32, 24)
     env = client_env(tls_server, tls_server.tenant_key())
     node_tests(
         "fal.test.mjs",
         {**env, "TILEWORK_URL": tls_server.url, "PHOTO": str(photo)},
-        count=7,
+        count=8,
     )
