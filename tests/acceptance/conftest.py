@@ -36,6 +36,13 @@ def loopback_server(servers: SharedServers) -> ServerProcess:
     return servers.get("sqlite", loopback=True)
 
 
+@pytest.fixture
+def tls_server(servers: SharedServers) -> ServerProcess:
+    """The shared SQLite server that serves HTTPS (fal's Python client speaks nothing else)
+    and may deliver to loopback receivers."""
+    return servers.get("sqlite", loopback=True, tls=True)
+
+
 @pytest.fixture(scope="session")
 def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return images.photo(tmp_path_factory.mktemp("img") / "photo.jpg", 640, 480)

@@ -10,13 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -25,29 +23,11 @@ from nacl.signing import VerifyKey
 
 from tests.acceptance.test_js_clients import node_tests
 from tests.support import images
+from tests.support.falclients import fal_client_env
 from tests.support.receiver import Received, receiving
-from tests.support.server import ServerProcess, SharedServers
+from tests.support.server import ServerProcess
 
 SCRIPT = Path(__file__).with_name("fal_python_client.py")
-
-
-@pytest.fixture
-def tls_server(servers: SharedServers) -> ServerProcess:
-    """The shared SQLite server that serves HTTPS and may deliver to loopback receivers."""
-    return servers.get("sqlite", loopback=True, tls=True)
-
-
-def client_env(server: ServerProcess, key: str) -> dict[str, str]:
-    """What a user of fal's clients sets to reach this server instead of fal."""
-    assert server.tls is not None
-    host = urlsplit(server.url).netloc
-    return {
-        **os.environ,
-        **server.tls.trusting_env(),
-        "FAL_KEY": key,
-        "FAL_QUEUE_RUN_HOST": f"{host}/fal",
-        "FAL_RUN_HOST": f"{host}/fal/run",
-    }
 
 
 def verified(server: ServerProcess, message: Received) -> dict[str, Any]:
@@ -90,7 +70,7 @@ def test_the_python_client(tls_server: ServerProcess, tmp_path: Path) -> None:
         ran = subprocess.run(
             [sys.executable, str(SCRIPT)],
             env={
-                **client_env(tls_server, key),
+                **fal_client_env(tls_server, key),
                 "PHOTO": str(photo),
                 "WEBHOOK_URL": f"{receiver.url}/fal",
             },
@@ -165,7 +145,7 @@ def test_the_javascript_client(tls_server: ServerProcess, tmp_path: Path) -> Non
     stream, cancel, a Blob input uploaded through the storage API, errors, run, a webhook
     verified with Node's Ed25519 from the JWKS document."""
     photo = images.photo(tmp_path / "photo.jpg", 32, 24)
-    env = client_env(tls_server, tls_server.tenant_key())
+    env = fal_client_env(tls_server, tls_server.tenant_key())
     node_tests(
         "fal.test.mjs",
         {**env, "TILEWORK_URL": tls_server.url, "PHOTO": str(photo)},
