@@ -20,7 +20,7 @@ def test_every_route_that_takes_a_key_documents_its_401_as_answered(api: InProce
     with api.anonymous() as anyone:
         for path, methods in document["paths"].items():
             for method, operation in methods.items():
-                if operation.get("security") != [{"bearer": []}]:
+                if operation.get("security") not in ([{"bearer": []}], [{"falKey": []}]):
                     continue
                 declared = operation["responses"]["401"]["content"]["application/json"]
                 concrete = path.replace("{", "").replace("}", "")
@@ -29,10 +29,12 @@ def test_every_route_that_takes_a_key_documents_its_401_as_answered(api: InProce
                 fields = required_fields(document, declared["schema"]["$ref"])
                 assert fields <= set(answer.json()), (method, path, answer.text)
                 checked += 1
-    assert checked >= 29
+    assert checked >= 36
+    assert document["components"]["securitySchemes"]["falKey"]["name"] == "Authorization"
     # Routes that authenticate otherwise declare no key.
     assert "security" not in document["paths"]["/v1/objects/{key}"]["get"]
     assert "security" not in document["paths"]["/healthz"]["get"]
+    assert "security" not in document["paths"]["/fal/storage/upload/{file_id}"]["put"]
 
 
 def test_fastapis_own_validation_error_is_not_documented(api: InProcessApi) -> None:

@@ -1,9 +1,10 @@
 """The OpenAPI document, with what every route answers besides its success: the statuses its
 dependencies and the middleware give it (401 and 429 from the key, 403 for admin routes, 422
 for its parameters, 404 for what its path names, 413 for a body, 503 from the database), each
-with the body that status really has there: Replicate's problem on Replicate's routes,
-``{"error": {"code", "message", "details"}}`` everywhere else. Keys are a bearer scheme, so
-"Try it out" in ``/docs`` sends one."""
+with the body that status really has there: Replicate's problem on Replicate's routes, fal's
+``{"detail", "error_type", "message"}`` on fal's, ``{"error": {"code", "message", "details"}}``
+everywhere else. Keys are a bearer scheme (fal's routes: ``Key``), so "Try it out" in
+``/docs`` sends one."""
 
 from __future__ import annotations
 
@@ -19,12 +20,15 @@ from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
 
 from tilework.api.dependencies import admin, caller
+from tilework.api.fal.errors import FalRoute, fal_caller
+from tilework.api.fal.schemas import FalError
 from tilework.api.render_contract.translate import RenderJobRequest
 from tilework.api.replicate.problems import Problem, ProblemRoute
 from tilework.api.v1.schemas import ErrorBody
 from tilework.ops.registry import Registry
 
 SCHEME = "bearer"
+FAL_SCHEME = "falKey"  # fal's clients send the key as "Authorization: Key <key>"
 EXAMPLE_URL = "https://example.com/photo.jpg"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 DESCRIPTIONS = {
@@ -62,19 +66,29 @@ def _document(app: FastAPI, routes: list[BaseRoute]) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     # Bodies that routes read or answer themselves, named by reference in their documentation.
-    for model in (ErrorBody, Problem, RenderJobRequest):
+    for model in (ErrorBody, Problem, FalError, RenderJobRequest):
         found = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
     schemas.pop("HTTPValidationError", None)  # FastAPI's 422, which this API never answers
     schemas.pop("ValidationError", None)
     components["securitySchemes"] = {
-        SCHEME: {"type": "http", "scheme": "bearer", "description": "An API key (tw_…)."}
+        SCHEME: {"type": "http", "scheme": "bearer", "description": "An API key (tw_…)."},
+        FAL_SCHEME: {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "An API key as fal's clients send one: Key tw_… (Bearer works too).",
+        },
     }
     for route in routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        body = "Problem" if isinstance(route, ProblemRoute) else "ErrorBody"
+        body = "ErrorBody"
+        if isinstance(route, ProblemRoute):
+            body = "Problem"
+        elif isinstance(route, FalRoute):
+            body = "FalError"
         for method in route.methods or ():
             operation = schema["paths"][route.path_format][method.lower()]
             _complete(operation, route, method, body)
@@ -134,6 +148,9 @@ def _complete(operation: dict[str, Any], route: APIRoute, method: str, body: str
     if caller in calls:
         statuses |= {401, 429, 503}
         operation["security"] = [{SCHEME: []}]
+    if fal_caller in calls:
+        statuses |= {401, 429, 503}
+        operation["security"] = [{FAL_SCHEME: []}]
     if admin in calls:
         statuses.add(403)
     if _has_parameters(route.dependant):

@@ -12,22 +12,9 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from tilework.api.errors import error_headers, field_errors, unreadable_body
-from tilework.api.fal.schemas import FalError
 from tilework.api.fal.views import error_body
 from tilework.core.errors import TileworkError
 from tilework.core.keys import ApiKey
-
-FAL_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": FalError, "description": description}
-    for status, description in (
-        (401, "No key, or not a key of this server (Authorization: Key <key>)."),
-        (403, "The key may not do this."),
-        (404, "No such model or request."),
-        (422, "Invalid fields, each as {loc, msg, type} under detail."),
-        (429, "Over the key's rate; Retry-After says when to come back."),
-        (503, "The queue is full; Retry-After says when to come back."),
-    )
-}
 
 
 class FalRoute(APIRoute):

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tilework.api.dependencies import AppServices
 from tilework.api.fal import schemas
-from tilework.api.fal.errors import FAL_ERRORS, FalCaller, FalRoute
+from tilework.api.fal.errors import FalCaller, FalRoute
 from tilework.api.fal.views import (
     billable_units,
     request_urls,
@@ -38,7 +38,7 @@ from tilework.service.uploads import image_source
 from tilework.service.validation import invalid_fields
 from tilework.service.waits import finished_within
 
-router = APIRouter(prefix="/fal", tags=["fal"], route_class=FalRoute, responses=FAL_ERRORS)
+router = APIRouter(prefix="/fal", tags=["fal"], route_class=FalRoute)
 
 IMAGE_FIELD = "image_url"
 # fal's webhook: one message, when the request ends however it ends.
@@ -168,7 +168,10 @@ async def request_result(
     "/{owner}/{app}/requests/{request_id}/cancel",
     response_model=schemas.Cancel,
     status_code=202,
-    responses={400: {"model": schemas.Cancel, "description": "It had already ended."}},
+    responses={
+        400: {"model": schemas.Cancel, "description": "It had already ended."},
+        404: {"model": schemas.Cancel, "description": "No such request for the caller."},
+    },
 )
 async def request_cancel(
     owner: str, app: str, request_id: str, services: AppServices, key: FalCaller

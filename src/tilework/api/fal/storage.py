@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tilework.api.dependencies import AppServices
 from tilework.api.fal import schemas
-from tilework.api.fal.errors import FAL_ERRORS, FalCaller, FalRoute
+from tilework.api.fal.errors import FalCaller, FalRoute
 from tilework.api.fal.views import PREFIX
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.ids import new_id
@@ -27,9 +27,7 @@ from tilework.objects.signing import UrlSigner
 from tilework.service import files
 from tilework.service.services import Services
 
-router = APIRouter(
-    prefix=f"{PREFIX}/storage/upload", tags=["fal"], route_class=FalRoute, responses=FAL_ERRORS
-)
+router = APIRouter(prefix=f"{PREFIX}/storage/upload", tags=["fal"], route_class=FalRoute)
 
 UPLOAD_SECONDS = 3600  # how long an upload URL may be used
 
@@ -55,7 +53,20 @@ def initiate_upload(
     }
 
 
-@router.put("/{file_id}", status_code=200, response_model=schemas.UploadedFile)
+@router.put(
+    "/{file_id}",
+    response_model=schemas.UploadedFile,
+    responses={
+        403: {"model": schemas.FalError, "description": "The URL is invalid or has expired."},
+        415: {"model": schemas.FalError, "description": "Not an image tilework reads."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def put_upload(
     file_id: str,
     request: Request,
