@@ -271,3 +271,50 @@ def test_the_cli_watches_a_job_through_its_event_stream(
     watched = tilework(loopback_server, "jobs", "watch", job_id, key=key)
     assert watched.returncode == 0, watched.stderr
     assert json.loads(watched.stdout)["status"] == "succeeded"
+
+
+def test_the_cli_talks_to_an_https_server_that_trusts_a_ca_of_its_own(
+    tls_server: ServerProcess, photo: Path, tmp_path: Path
+) -> None:
+    """``serve --tls-certfile --tls-keyfile`` (as the tests start it); the CLI trusts the CA
+    through ``SSL_CERT_FILE``, and without it refuses the certificate."""
+    assert tls_server.tls is not None and tls_server.url.startswith("https://")
+    env = {
+        **tilework_env(tls_server.home, url=tls_server.url, api_key=tls_server.tenant_key()),
+        **tls_server.tls.trusting_env(),
+    }
+
+    def run(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tilework", *args],
+            env=environment,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    made = run(
+        env, "submit", "resize", str(photo), "-p", "width=20", "-p", "format=png", "-o", "out.png"
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG")
+    untrusting = {name: value for name, value in env.items() if name != "SSL_CERT_FILE"}
+    refused = run(untrusting, "jobs", "list")
+    assert refused.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+
+
+def test_serve_refuses_tls_options_it_cannot_honour(tmp_path: Path) -> None:
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tilework", "serve", *args],
+            env=tilework_env(tmp_path / "home"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    alone = serve("--tls-keyfile", str(tmp_path / "key.pem"))
+    assert alone.returncode == 3 and "--tls-keyfile needs --tls-certfile" in alone.stderr
+    missing = serve("--tls-certfile", str(tmp_path / "cert.pem"))
+    assert missing.returncode == 3 and "no TLS file" in missing.stderr

@@ -10,9 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from nacl.signing import VerifyKey
 
 from tests.support import images
 from tests.support.api import BASE_URL, InProcessApi, MakeApi
+from tests.support.loopback import LOOPBACK
+from tests.support.receiver import receiving
+from tilework.core.falsigning import signed_message
 
 
 @pytest.fixture(scope="module")
@@ -298,3 +302,46 @@ def test_the_jwks_document_publishes_one_ed25519_key(api: InProcessApi) -> None:
     (key,) = document.json()["keys"]
     assert (key["kty"], key["crv"], key["alg"]) == ("OKP", "Ed25519", "EdDSA")
     assert len(base64.urlsafe_b64decode(key["x"] + "==")) == 32
+
+
+def test_a_fal_webhook_is_retried_and_every_attempt_is_signed(
+    make_api: MakeApi, image: str
+) -> None:
+    """Durable like every webhook: a receiver that fails first gets it again, signed anew
+    (fresh timestamp, same body), and the attempts are listed with the job's deliveries."""
+    api = make_api(fetch_allow_hosts=LOOPBACK, webhook_retry_seconds=[0.05, 0.05])
+    with (
+        api.anonymous() as fal,
+        receiving(lambda _path, seen: (500 if seen == 0 else 200, {})) as receiver,
+    ):
+        key = api.tenant_key()
+        fal.headers["Authorization"] = f"Key {key}"
+        body = submit(
+            fal, {"image_url": image, "width": 4}, fal_webhook=f"{receiver.url}/hook"
+        ).json()
+        api.work()
+        first, second = receiver.wait_for(2, "/hook")
+        listed = fal.get(
+            f"/v1/jobs/{body['request_id']}/deliveries",
+            headers={"Authorization": f"Bearer {key}"},  # tilework's own API: Bearer
+        )
+        deliveries = listed.json()["items"]
+    with api.anonymous() as anyone:
+        (jwk,) = anyone.get("/.well-known/jwks.json").json()["keys"]
+    key = VerifyKey(base64.urlsafe_b64decode(jwk["x"] + "=="))
+    for message in (first, second):
+        headers = message.headers
+        signed = signed_message(
+            headers["x-fal-webhook-request-id"],
+            headers["x-fal-webhook-user-id"],
+            int(headers["x-fal-webhook-timestamp"]),
+            message.body,
+        )
+        key.verify(signed, bytes.fromhex(headers["x-fal-webhook-signature"]))
+    assert first.body == second.body
+    sent = json.loads(second.body)
+    assert sent["request_id"] == body["request_id"] and sent["status"] == "OK"
+    assert sent["payload"]["images"][0]["width"] == 4
+    (delivery,) = deliveries
+    assert delivery["status"] == "delivered"
+    assert [attempt["status_code"] for attempt in delivery["attempts_log"]] == [500, 200]

@@ -249,6 +249,17 @@ def test_jobs_list_newest_first_with_filters_and_cursor(queue: SqlQueue) -> None
     assert queue.list_jobs(operation="resize") == []
 
 
+def test_queue_position_counts_the_queued_jobs_submitted_earlier(queue: SqlQueue) -> None:
+    first, second, third = (queue.create_job(noop_job())[0] for _ in range(3))
+    assert [queue.queue_position(job) for job in (first, second, third)] == [0, 1, 2]
+    queue.claim(WORKER, 1, LEASE)  # the first starts: it is no longer waiting
+    running = queue.get_job(first.id)
+    assert running is not None and running.status is JobStatus.RUNNING
+    assert [queue.queue_position(job) for job in (running, second, third)] == [0, 0, 1]
+    queue.cancel_job(second.id)
+    assert queue.queue_position(third) == 0
+
+
 def test_a_task_written_in_a_newer_format_waits_for_a_host_that_reads_it(
     queue: SqlQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:

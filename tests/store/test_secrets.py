@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import SecretStr
@@ -9,7 +10,7 @@ from pydantic import SecretStr
 from tilework.core.settings import Settings
 from tilework.core.signatures import new_secret
 from tilework.store.database import Database
-from tilework.store.secrets import shared_secret, webhook_secrets
+from tilework.store.secrets import fal_signing_key, shared_secret, webhook_secrets
 
 
 def test_hosts_racing_to_make_the_secret_all_get_the_same_one(database: Database) -> None:
@@ -42,3 +43,16 @@ def test_each_tenant_signs_with_its_own_secret(database: Database, settings: Set
     assert acme != globex
     assert configured.configured_webhook_secrets() not in (acme, globex)
     assert webhook_secrets(configured, database) == configured.configured_webhook_secrets()
+
+
+def test_every_host_signs_fal_webhooks_with_the_one_ed25519_key(
+    database: Database, settings: Settings
+) -> None:
+    other_host = Database(database.url)
+    try:
+        key = fal_signing_key(database)
+        assert fal_signing_key(other_host) == key
+    finally:
+        other_host.dispose()
+    assert len(base64.b64decode(key)) == 32
+    assert key not in webhook_secrets(settings, database)

@@ -108,8 +108,6 @@ class ServerProcess:
         self.port = free_port()
         self.tls = tls
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
-        if tls is not None:
-            settings = {**settings, "tls_certfile": tls.cert, "tls_keyfile": tls.key}
         self.env = tilework_env(home, port=self.port, **settings)
         # How this side checks the server's certificate: the CA of its TLS files, or none.
         self.verify: ssl.SSLContext | bool = (
@@ -122,8 +120,10 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
+            # TLS as the README says to ask for it: the serve command's options.
+            tls = ["--tls-certfile", str(self.tls.cert), "--tls-keyfile", str(self.tls.key)]
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tilework", "serve"],
+                [sys.executable, "-m", "tilework", "serve", *(tls if self.tls else [])],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
