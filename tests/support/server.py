@@ -121,9 +121,13 @@ class ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             # TLS as the README says to ask for it: the serve command's options.
-            tls = ["--tls-certfile", str(self.tls.cert), "--tls-keyfile", str(self.tls.key)]
+            tls = (
+                ["--tls-certfile", str(self.tls.cert), "--tls-keyfile", str(self.tls.key)]
+                if self.tls
+                else []
+            )
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tilework", "serve", *(tls if self.tls else [])],
+                [sys.executable, "-m", "tilework", "serve", *tls],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -60,7 +60,8 @@ def delivery_renderer(
 
 def fal_body(settings: Settings, objects: ObjectStore, event: JobEvent) -> dict[str, Any]:
     """fal's completion message: ``OK`` and the result as ``payload``, or ``ERROR``, the
-    error's status in ``error`` and its body as ``payload``."""
+    error's status in ``error`` and its body as ``payload``. fal adds ``payload_error`` when
+    its output does not serialise; tilework's result is JSON by construction, so never."""
     job = event.job
     status, payload = result(settings, objects, job)
     body: dict[str, Any] = {
