@@ -131,7 +131,11 @@ def test_queue_position_counts_the_requests_ahead(fal: httpx.Client, image: str)
 def test_the_status_stream_sends_each_change_and_ends_after_completed(
     api: InProcessApi, fal: httpx.Client, image: str
 ) -> None:
-    body = submit(fal, {"image_url": image, "width": 4}).json()
+    # Two stages of 600 ms: the stream sees the job running before it completes, so at least
+    # two statuses carry log lines (a stream resending the whole log would repeat the first).
+    body = fal.post(
+        "/fal/tilework/noop", json={"image_url": image, "stages": 2, "sleep_ms": 600}
+    ).json()
     url = body["status_url"] + "/stream"
     with api.working(), fal.stream("GET", url, params={"logs": 1}) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
@@ -144,6 +148,7 @@ def test_the_status_stream_sends_each_change_and_ends_after_completed(
     assert statuses[-1]["status"] == "COMPLETED"
     assert [s["status"] for s in statuses].count("COMPLETED") == 1
     # Each status carries only the lines that are new; together they are the whole log.
+    assert sum(1 for status in statuses if status.get("logs")) >= 2
     lines = [line["message"] for status in statuses for line in status.get("logs") or []]
     assert lines[0] == "started" and lines[-1] == "succeeded"
     assert len(lines) == len(fal.get(body["status_url"], params={"logs": "true"}).json()["logs"])
