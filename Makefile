@@ -27,11 +27,12 @@ $(TORCH_STAMP): $(STAMP)
 	touch $(TORCH_STAMP)
 
 # Debian packages whose programs the tests run, as command:package pairs, installed (as root,
-# through apt) only when the command is missing: pgbouncer for tests/acceptance/test_pooler.py.
+# through apt) only when the command is missing: pgbouncer for tests/acceptance/test_pooler.py,
+# chromium and its chromedriver for the browser tests (tests/support/browser.py).
 # The tests start their own daemons on free ports, so a system service that a package starts on
 # install (where no policy-rc.d forbids it) is stopped and disabled: it would hold a port and
 # run for nothing.
-TEST_PACKAGES := pgbouncer:pgbouncer
+TEST_PACKAGES := pgbouncer:pgbouncer chromium:chromium chromedriver:chromium-driver
 
 test-packages:
 	@PATH="$$PATH:/usr/sbin"; missing=; \

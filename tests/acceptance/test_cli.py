@@ -22,7 +22,7 @@ import pyvips
 from tests.support import images
 from tests.support.databases import fresh_database
 from tests.support.jobs import submit
-from tests.support.server import ServerProcess, tilework_env
+from tests.support.server import ServerProcess, free_port, tilework_env
 from tilework.client import ApiError, Client
 from tilework.core.jobs import JobStatus
 from tilework.core.settings import Settings
@@ -111,15 +111,17 @@ def test_no_wait_then_show_watch_and_list(
     assert [job["id"] for job in listed["items"]] == [job_id]
 
 
-def on_a_terminal(server: ServerProcess, *args: str, key: str | None = None) -> tuple[int, str]:
-    """The command as a person sees it: its output a terminal (a pty, 200 columns wide), so it
+def on_a_terminal(
+    server: ServerProcess, *args: str, key: str | None = None, columns: int = 200
+) -> tuple[int, str]:
+    """The command as a person sees it: its output a terminal (a pty, ``columns`` wide), so it
     prints tables and lines rather than JSON. Its exit status and what it printed, uncoloured."""
     settings = {"url": server.url} | ({"api_key": key} if key else {})
     leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     process = subprocess.Popen(
         [sys.executable, "-m", "tilework", *args],
-        env=tilework_env(server.home, **settings) | {"COLUMNS": "200", "TERM": "xterm"},
+        env=tilework_env(server.home, **settings) | {"COLUMNS": str(columns), "TERM": "xterm"},
         stdin=subprocess.DEVNULL,
         stdout=follower,
         stderr=subprocess.DEVNULL,
@@ -318,3 +320,124 @@ def test_serve_refuses_tls_options_it_cannot_honour(tmp_path: Path) -> None:
     assert alone.returncode == 3 and "--tls-keyfile needs --tls-certfile" in alone.stderr
     missing = serve("--tls-certfile", str(tmp_path / "cert.pem"))
     assert missing.returncode == 3 and "no TLS file" in missing.stderr
+
+
+def test_listings_keep_full_ids_in_a_narrow_terminal(
+    loopback_server: ServerProcess, key: str, photo: Path
+) -> None:
+    """An id cut short with an ellipsis cannot be pasted into the next command."""
+    queued = tilework(
+        loopback_server,
+        "submit",
+        "resize",
+        str(photo),
+        "-p",
+        "width=8",
+        "--no-wait",
+        "-q",
+        key=key,
+    )
+    job_id = queued.stdout.strip()  # --quiet: the id alone
+    assert queued.returncode == 0 and len(job_id) >= 20 and "{" not in job_id
+    for columns in (80, 50):
+        status, listed = on_a_terminal(loopback_server, "jobs", "list", key=key, columns=columns)
+        assert status == 0 and job_id in listed, listed
+        status, keys = on_a_terminal(loopback_server, "keys", "list", columns=columns)
+        with loopback_server.client() as admin:
+            ids = [item["id"] for item in admin.keys()["items"]]
+        assert status == 0 and all(key_id in keys for key_id in ids), keys
+    # --json on a terminal: JSON all the same.
+    status, shown = on_a_terminal(loopback_server, "jobs", "show", job_id, "--json", key=key)
+    assert status == 0 and json.loads(shown)["id"] == job_id
+
+
+def test_refusals_are_json_on_stdout_with_their_exit_codes(
+    loopback_server: ServerProcess, key: str, photo: Path, tmp_path: Path
+) -> None:
+    def refusal(done: subprocess.CompletedProcess[str], status: int) -> dict[str, Any]:
+        assert done.returncode == status, (done.stdout, done.stderr)
+        error: dict[str, Any] = json.loads(done.stdout)["error"]
+        assert error["code"] in done.stderr  # and a line for whoever watches
+        return error
+
+    typo = refusal(tilework(loopback_server, "submit", "resise", str(photo), key=key), 2)
+    assert typo["code"] == "validation_failed" and "did you mean 'resize'?" in typo["message"]
+    missing = refusal(tilework(loopback_server, "jobs", "show", "nope", key=key), 2)
+    assert missing["code"] == "not_found"
+    bad_param = refusal(tilework(loopback_server, "submit", "resize", str(photo), "-p", "w"), 2)
+    assert bad_param["details"]["errors"][0]["field"] == "--param"
+    no_file = refusal(tilework(loopback_server, "submit", "resize", "nowhere.jpg", key=key), 2)
+    assert "neither a file nor" in no_file["message"]
+
+    # No key: where it looked, and how to pass one.
+    home = tmp_path / "elsewhere"
+    no_key = subprocess.run(
+        [sys.executable, "-m", "tilework", "jobs", "list"],
+        env=tilework_env(home, url=loopback_server.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    error = refusal(no_key, 2)
+    assert error["code"] == "no_api_key"
+    assert error["details"]["tried"] == ["TILEWORK_API_KEY", str(home / "admin_key")]
+    assert "TILEWORK_API_KEY=" in error["message"] and "TILEWORK_HOME" in error["message"]
+
+    # No server: the URL tried and the settings that chose it, exit 3, no traceback.
+    nobody = subprocess.run(
+        [sys.executable, "-m", "tilework", "jobs", "list"],
+        env=tilework_env(home, port=free_port(), api_key=key),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    error = refusal(nobody, 3)
+    assert error["code"] == "unreachable" and "TILEWORK_PORT" in error["message"]
+    assert error["details"]["url"].startswith("http://127.0.0.1:")
+    assert "Traceback" not in nobody.stderr and len(nobody.stderr.splitlines()) < 8
+
+
+def test_output_paths_say_what_they_mean(
+    loopback_server: ServerProcess, key: str, photo: Path, tmp_path: Path
+) -> None:
+    palettes = ["-p", 'palettes=[["#d33"], ["#36c"]]']
+    into = tmp_path / "not-yet" / "variations"
+    made = tilework(
+        loopback_server, "submit", "palette", str(photo), *palettes, "-o", f"{into}/", key=key
+    )
+    assert made.returncode == 0, made.stderr
+    assert sorted(path.suffix for path in into.iterdir()) == [".webp", ".webp"]
+    single = tilework(
+        loopback_server,
+        "submit",
+        "resize",
+        str(photo),
+        "-p",
+        "width=9",
+        "-o",
+        f"{tmp_path}/one/",
+        key=key,
+    )
+    assert single.returncode == 0 and (tmp_path / "one" / "photo.resize.jpg").is_file()
+    # A file name for several outputs: refused, nothing written, the outputs' URLs printed.
+    target = tmp_path / "x.webp"
+    refused = tilework(
+        loopback_server, "submit", "palette", str(photo), *palettes, "-o", str(target), key=key
+    )
+    assert refused.returncode == 2 and not target.exists()
+    error = json.loads(refused.stdout)["error"]
+    assert error["details"]["errors"][0]["field"] == "--output"
+    assert len(error["details"]["job"]["outputs"]) == 2
+
+
+def test_cancelling_a_job_that_ended_says_so(
+    loopback_server: ServerProcess, key: str, photo: Path
+) -> None:
+    done = tilework(
+        loopback_server, "submit", "resize", str(photo), "-p", "width=7", "--no-wait", "-q", key=key
+    )
+    job_id = done.stdout.strip()
+    assert tilework(loopback_server, "jobs", "watch", job_id, key=key).returncode == 0
+    again = tilework(loopback_server, "jobs", "cancel", job_id, key=key)
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "succeeded"
+    assert f"job {job_id} already ended (succeeded): nothing to cancel" in again.stderr

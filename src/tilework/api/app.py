@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from tilework import __version__
 from tilework.api import health
 from tilework.api.bodylimit import BodyLimit
+from tilework.api.docs import install_docs
 from tilework.api.errors import install_error_handlers
 from tilework.api.fal import jwks as fal_jwks
 from tilework.api.fal import routes as fal
@@ -36,6 +37,8 @@ def create_app(services: Services) -> FastAPI:
         title="tilework",
         version=__version__,
         summary="Asynchronous image jobs: submit, poll, fetch results.",
+        docs_url=None,  # served by install_docs, with assets of its own
+        redoc_url=None,
     )
     app.state.tilework = services
     install_error_handlers(app)
@@ -92,4 +95,5 @@ def create_app(services: Services) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     install_openapi(app, [module.router for module in routers], services.registry)
+    install_docs(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -48,9 +49,35 @@ def unreadable_body(exc: HTTPException) -> TileworkError:
     )
 
 
-def field_errors(exc: RequestValidationError) -> TileworkError:
-    """A request that failed validation, naming each offending field, e.g. ``webhook.url``."""
-    return invalid_fields({**error, "loc": _location(error["loc"])} for error in exc.errors())
+def field_errors(exc: RequestValidationError, body: bytes = b"") -> TileworkError:
+    """A request that failed validation, naming each offending field, e.g. ``webhook.url``;
+    a body that is not JSON at all, where it breaks (``body``: the request's bytes)."""
+    errors = exc.errors()
+    broken = next((error for error in errors if error.get("type") == "json_invalid"), None)
+    if broken is not None:
+        return invalid_json(broken, body)
+    return invalid_fields({**error, "loc": _location(error["loc"])} for error in errors)
+
+
+def invalid_json(error: Mapping[str, Any], body: bytes) -> TileworkError:
+    """Where a body stops being JSON, as a line and column: FastAPI reports the character
+    offset where a field name would be, which reads like a field called "22"."""
+    position = error["loc"][-1] if isinstance(error["loc"][-1], int) else 0
+    before = body.decode("utf-8", errors="replace")[:position]
+    line = before.count("\n") + 1
+    column = position - (before.rfind("\n") + 1) + 1
+    reason = (error.get("ctx") or {}).get("error") or error.get("msg", "not JSON")
+    message = f"invalid JSON at line {line}, column {column}: {reason}"
+    return TileworkError(
+        ErrorCode.VALIDATION_FAILED,
+        message,
+        {
+            "errors": [{"field": "body", "message": message}],
+            "line": line,
+            "column": column,
+            "position": position,
+        },
+    )
 
 
 def _location(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -64,8 +91,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(field_errors(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(field_errors(exc, await request.body()))
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

@@ -4,18 +4,40 @@ download the outputs by default) and the ``jobs`` group: list, show, cancel, wat
 from __future__ import annotations
 
 import json
+import os
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from tilework.cli.calls import call, connect
-from tilework.cli.output import emit, render_job, render_page, stderr, wait_with_progress
+from tilework.cli.calls import call, connect, refuse
+from tilework.cli.output import (
+    JsonOption,
+    emit,
+    render_job,
+    render_page,
+    stderr,
+    wait_with_progress,
+    wants_json,
+)
 from tilework.client import Client, JobBody
 
 EXIT_JOB_FAILED = 1
 
 app = typer.Typer(help="List, inspect, cancel and watch jobs.", no_args_is_help=True)
+
+Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="A file (one output) or a folder: a name ending in / or an existing directory.",
+    ),
+]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="With --no-wait: print only the job's id.")
+]
 
 
 def submit(
@@ -27,15 +49,15 @@ def submit(
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait for the job and download outputs.")
     ] = True,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File or directory for outputs.")
-    ] = None,
+    output: Output = None,
     idempotency_key: Annotated[
         str | None, typer.Option(help="Resubmitting with it returns the same job.")
     ] = None,
+    quiet: Quiet = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Submit a job; by default wait for it, showing progress, and download its outputs."""
-    _run_job(operation, image, _parse_params(param or []), wait, output, idempotency_key)
+    _run_job(operation, image, _parse_params(param or []), wait, output, idempotency_key, quiet)
 
 
 def upscale(
@@ -51,13 +73,13 @@ def upscale(
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait for the job and download outputs.")
     ] = True,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File or directory for the output.")
-    ] = None,
+    output: Output = None,
+    quiet: Quiet = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Upscale an image (tiled, multi-pass super-resolution), showing stage, tiles and ETA."""
     params = {"scale": scale, "model": model, "format": format, **_parse_params(param or [])}
-    _run_job("upscale", image, params, wait, output, None)
+    _run_job("upscale", image, params, wait, output, None, quiet)
 
 
 @app.command("list")
@@ -68,6 +90,7 @@ def jobs_list(
     operation: Annotated[str | None, typer.Option(help="Only this operation.")] = None,
     limit: Annotated[int, typer.Option(help="Page size.")] = 20,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Jobs, newest first."""
     with connect() as client:
@@ -78,21 +101,24 @@ def jobs_list(
 
 
 @app.command("show")
-def jobs_show(job_id: str) -> None:
+def jobs_show(job_id: str, json_output: JsonOption = False) -> None:
     """One job in full."""
     with connect() as client:
         emit(call(lambda: client.job(job_id)), render_job)
 
 
 @app.command("cancel")
-def jobs_cancel(job_id: str) -> None:
-    """Cancel a job that has not ended."""
+def jobs_cancel(job_id: str, json_output: JsonOption = False) -> None:
+    """Cancel a job that has not ended; one that has is shown as it ended."""
     with connect() as client:
-        emit(call(lambda: client.cancel(job_id)), render_job)
+        job = call(lambda: client.cancel(job_id))
+    if job["status"] != "canceled":
+        stderr.print(f"job {job_id} already ended ({job['status']}): nothing to cancel")
+    emit(job, render_job)
 
 
 @app.command("watch")
-def jobs_watch(job_id: str) -> None:
+def jobs_watch(job_id: str, json_output: JsonOption = False) -> None:
     """Follow a job's progress until it ends."""
     with connect() as client:
         job = call(lambda: wait_with_progress(client, job_id))
@@ -106,8 +132,9 @@ def _run_job(
     image: str,
     params: dict[str, Any],
     wait: bool,
-    output: Path | None,
+    output: str | None,
     idempotency_key: str | None,
+    quiet: bool,
 ) -> None:
     with connect() as client:
         source = _input_of(client, image)
@@ -121,11 +148,16 @@ def _run_job(
             )
         )
         if not wait:
-            emit(job, render_job)
+            if quiet:
+                print(job["id"])
+            else:
+                emit(job, render_job)
             return
         job = call(lambda: wait_with_progress(client, job["id"]))
         if job["status"] == "succeeded":
-            _download_outputs(client, job, output, _stem_of(image))
+            for url, target in _targets(job, output, _stem_of(image)):
+                call(partial(client.download, url, target))
+                stderr.print(f"saved {target}")
         emit(job, render_job)
     if job["status"] != "succeeded":
         raise typer.Exit(EXIT_JOB_FAILED)
@@ -136,7 +168,11 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or not name:
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--param")
+            refuse(
+                "validation_failed",
+                f"--param wants key=value, got {pair!r}",
+                {"errors": [{"field": "--param", "message": f"expected key=value, got {pair!r}"}]},
+            )
         try:
             params[name] = json.loads(raw)
         except json.JSONDecodeError:
@@ -149,8 +185,10 @@ def _input_of(client: Client, image: str) -> dict[str, str]:
         return {"url": image}
     path = Path(image)
     if not path.is_file():
-        raise typer.BadParameter(
-            f"{image} is neither a file nor an http(s) URL", param_hint="IMAGE"
+        refuse(
+            "validation_failed",
+            f"{image} is neither a file nor an http(s) URL",
+            {"errors": [{"field": "IMAGE", "message": "neither a file nor an http(s) URL"}]},
         )
     return {"key": call(lambda: client.upload(path))["key"]}
 
@@ -159,19 +197,33 @@ def _stem_of(image: str) -> str:
     return Path(image.split("?")[0].rstrip("/")).stem or "output"
 
 
-def _download_outputs(client: Client, job: JobBody, output: Path | None, stem: str) -> None:
+def _targets(job: JobBody, output: str | None, stem: str) -> list[tuple[str, Path]]:
+    """Where each output goes: named after the input in the current folder, in ``output`` when
+    it is a folder (a trailing slash makes one), or ``output`` itself for a single output. A
+    file name for several outputs is refused before anything is written: the job and its
+    outputs' URLs are printed, so nothing is lost."""
     outputs = job["outputs"]
-    for item in outputs:
-        extension = Path(item["key"]).suffix
-        name = (
-            f"{stem}.{job['operation']}{'' if len(outputs) == 1 else '.' + item['name']}{extension}"
+    names = [
+        f"{stem}.{job['operation']}{'' if len(outputs) == 1 else '.' + item['name']}"
+        f"{Path(item['key']).suffix}"
+        for item in outputs
+    ]
+    if output is None:
+        return [(item["url"], Path(name)) for item, name in zip(outputs, names, strict=True)]
+    folder = Path(output)
+    if output.endswith(("/", os.sep)) or folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        return [(item["url"], folder / name) for item, name in zip(outputs, names, strict=True)]
+    if len(outputs) > 1:
+        if not wants_json():
+            render_job(job)
+        refuse(
+            "validation_failed",
+            f"the job made {len(outputs)} outputs, so -o needs a folder (end it with /), "
+            f"not the file name {output}",
+            {
+                "errors": [{"field": "--output", "message": "a folder for several outputs"}],
+                "job": job,
+            },
         )
-        if output is None:
-            target = Path(name)
-        elif output.is_dir() or len(outputs) > 1:
-            output.mkdir(parents=True, exist_ok=True)
-            target = output / name
-        else:
-            target = output
-        client.download(item["url"], target)
-        stderr.print(f"saved {target}")
+    return [(item["url"], folder) for item in outputs]

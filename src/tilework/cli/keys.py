@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from tilework.cli.calls import call, connect
-from tilework.cli.output import emit, render_keys, render_mapping_plain
+from tilework.cli.output import JsonOption, emit, render_keys, render_mapping_plain
 
 app = typer.Typer(
     help="Create, list and revoke API keys (needs an admin key).", no_args_is_help=True
@@ -24,6 +24,7 @@ def keys_create(
     ] = None,
     rate_per_minute: Annotated[int | None, typer.Option(help="Requests a minute.")] = None,
     max_queued_jobs: Annotated[int | None, typer.Option(help="Jobs waiting or running.")] = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Make a key; its secret is printed this once."""
     limits = {
@@ -38,14 +39,14 @@ def keys_create(
 
 
 @app.command("list")
-def keys_list() -> None:
+def keys_list(json_output: JsonOption = False) -> None:
     """Every key: id, tenant, name, the secret's first characters, revoked or not."""
     with connect() as client:
         emit(call(client.keys), render_keys)
 
 
 @app.command("revoke")
-def keys_revoke(key_id: str) -> None:
+def keys_revoke(key_id: str, json_output: JsonOption = False) -> None:
     """Revoke a key: its next request is 401."""
     with connect() as client:
         emit(call(lambda: client.revoke_key(key_id)), render_mapping_plain)

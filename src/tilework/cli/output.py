@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -16,12 +17,55 @@ from tilework.client import TERMINAL, Client, JobBody
 stderr = Console(stderr=True)
 
 
+class OutputMode:
+    """Set once per run by ``--json``: print JSON although stdout is a terminal."""
+
+    forced_json = False
+
+
+def wants_json() -> bool:
+    """Whether this run prints JSON: its stdout is read by a program, or ``--json`` was given."""
+    return OutputMode.forced_json or not sys.stdout.isatty()
+
+
+def _force_json(value: bool) -> bool:
+    OutputMode.forced_json = OutputMode.forced_json or value
+    return value
+
+
+# Every command that prints a result takes it. Eager, so that it holds before anything (even a
+# refusal while the other options are read) is printed; the command itself need not look at it.
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print JSON even on a terminal (it is printed anyway when stdout is not one).",
+        callback=_force_json,
+        is_eager=True,
+    ),
+]
+
+
 def emit(data: Any, render: Any) -> None:
     """JSON for programs, a readable view for people."""
-    if sys.stdout.isatty():
-        render(data)
+    if wants_json():
+        print_json(data)
     else:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        render(data)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def id_column(table: Table, ids: list[str]) -> None:
+    """Make the table's first column (ids) keep every character in any terminal width: a cut
+    id cannot be pasted into the next command. The other columns fold instead."""
+    for column in table.columns[1:]:
+        column.overflow = "fold"
+    first = table.columns[0]
+    first.no_wrap = True
+    first.min_width = max((len(value) for value in ids), default=0)
 
 
 def wait_with_progress(client: Client, job_id: str) -> JobBody:
@@ -70,6 +114,7 @@ def render_job(job: JobBody) -> None:
 
 def render_page(page: dict[str, Any]) -> None:
     table = Table("id", "operation", "status", "progress", "created")
+    id_column(table, [job["id"] for job in page["items"]])
     for job in page["items"]:
         table.add_row(
             job["id"],
@@ -85,6 +130,7 @@ def render_page(page: dict[str, Any]) -> None:
 
 def render_keys(page: dict[str, Any]) -> None:
     table = Table("id", "tenant", "name", "admin", "prefix", "credits", "revoked")
+    id_column(table, [key["id"] for key in page["items"]])
     for key in page["items"]:
         table.add_row(
             key["id"],

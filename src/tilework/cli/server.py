@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tilework.cli.calls import settings_with
-from tilework.cli.output import emit, render_mapping, stderr
+from tilework.cli.output import JsonOption, emit, render_mapping, stderr
 from tilework.core.errors import TileworkError
 from tilework.core.settings import Settings
 
@@ -128,7 +128,7 @@ def worker(
     pool.stop()
 
 
-def config() -> None:
+def config(json_output: JsonOption = False) -> None:
     """Print the effective settings (secrets masked)."""
     emit(settings_with().effective(), render_mapping)
 

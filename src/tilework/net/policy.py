@@ -114,9 +114,17 @@ def configured_policy(settings: Settings, *also_allowed: str) -> FetchPolicy:
     return FetchPolicy.allowing([*settings.fetch_allow_hosts, *also_allowed])
 
 
+# The setting that lets a private host through, named in every refusal: whoever runs a source
+# on their own network should not have to search the docs for it.
+ALLOW_SETTING = "TILEWORK_FETCH_ALLOW_HOSTS"
+
+
 def blocked(what: str, why: str) -> TileworkError:
     return TileworkError(
-        ErrorCode.SSRF_BLOCKED, f"refusing to fetch {what}: {why}", {"reason": why}
+        ErrorCode.SSRF_BLOCKED,
+        f"refusing to fetch {what}: {why}; if this host is yours, allow it with "
+        f"""{ALLOW_SETTING}='["<host, address or network>"]' on the server""",
+        {"reason": why, "setting": ALLOW_SETTING},
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 from importlib.metadata import entry_points
@@ -53,12 +54,22 @@ class Registry:
         try:
             return self._operations[name]
         except KeyError:
+            names = self.names()
+            closest = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {closest[0]!r}? " if closest else ""
+            registered = f"registered: {', '.join(names)}"
             raise TileworkError(
                 ErrorCode.VALIDATION_FAILED,
-                f"unknown operation {name!r}",
+                f"unknown operation {name!r}; {hint}{registered}",
                 {
-                    "errors": [{"field": "operation", "message": "not a registered operation"}],
-                    "operations": self.names(),
+                    "errors": [
+                        {
+                            "field": "operation",
+                            "message": f"not a registered operation; {hint}{registered}",
+                        }
+                    ],
+                    "operations": names,
+                    "closest": closest[0] if closest else None,
                 },
             ) from None
 

@@ -27,7 +27,7 @@ class FalRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                return fal_error(field_errors(exc))
+                return fal_error(field_errors(exc, await request.body()))
             except HTTPException as exc:
                 if exc.status_code != 400:
                     raise

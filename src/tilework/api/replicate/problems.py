@@ -42,7 +42,7 @@ class ProblemRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                return problem(field_errors(exc))
+                return problem(field_errors(exc, await request.body()))
             except HTTPException as exc:
                 if exc.status_code != 400:
                     raise

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from tilework.api.dependencies import AppServices, Caller
 from tilework.api.v1 import schemas
+from tilework.core.errors import ErrorCode, TileworkError
 from tilework.service.uploads import store_stream, upload_too_large
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
@@ -32,6 +33,13 @@ RAW_IMAGE_BODY = {
 )
 async def upload(request: Request, services: AppServices, key: Caller) -> schemas.Upload:
     """The request body is the image's bytes; the answer names the key to use as job input."""
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        raise TileworkError(
+            ErrorCode.UNSUPPORTED_FORMAT,
+            "/v1/uploads takes the image's raw bytes as the body, not a form: "
+            "curl --data-binary @photo.jpg (a form upload goes to POST /v1/files)",
+            {"content_type": request.headers["content-type"].split(";")[0]},
+        )
     limit = services.settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
