@@ -99,9 +99,12 @@ class Client:
         webhook: dict[str, Any] | None = None,
     ) -> JobBody:
         """Submit a job; ``webhook`` is ``{"url", "events"?, "format"?}``, as ``POST /v1/jobs``
-        takes it."""
-        source = {"key": key} if key is not None else {"url": url}
-        body: dict[str, Any] = {"operation": operation, "input": source, "params": params or {}}
+        takes it. Neither ``key`` nor ``url``: a job without an input (``predict``)."""
+        body: dict[str, Any] = {"operation": operation, "params": params or {}}
+        if key is not None:
+            body["input"] = {"key": key}
+        elif url is not None:
+            body["input"] = {"url": url}
         if webhook is not None:
             body["webhook"] = webhook
         if idempotency_key:

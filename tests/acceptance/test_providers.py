@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support import images
-from tests.support.loopback import LOOPBACK
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, providing_server
 from tilework.core.signatures import new_secret
 from tilework.ops.upscale.params import UpscaleParams
 
@@ -23,11 +22,8 @@ PARAMS = {"scale": 2, "model": "animevideov3", "tile": 32, "overlap": 4}
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    folder = tmp_path_factory.mktemp("provider")
-    # It fetches the tiles' inputs from, and calls back, a server on loopback.
-    running = ServerProcess(folder / "home", workers=2, fetch_allow_hosts=LOOPBACK).start()
-    yield running
-    assert running.stop() == 0, running.log()
+    with providing_server(tmp_path_factory.mktemp("provider")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +60,19 @@ def run(server: ServerProcess, photo: Path, **extra: Any) -> tuple[dict[str, Any
         return job, time.monotonic() - started
 
 
+def local_and_remote(server: ServerProcess, photo: Path) -> float:
+    """The same upscale run on the started ``server`` and handed to its provider ``gpu``, then
+    the server stopped: the outputs must be the same. The remote run's seconds."""
+    try:
+        local, _ = run(server, photo)
+        remote, elapsed = run(server, photo, provider="gpu")
+    finally:
+        assert server.stop() == 0, server.log()
+    assert remote["status"] == "succeeded", remote["error"]
+    assert remote["outputs"][0]["sha256"] == local["outputs"][0]["sha256"]
+    return elapsed
+
+
 def provider_jobs(provider: ServerProcess) -> list[dict[str, Any]]:
     with provider.client() as client:
         return list(client.jobs(operation="upscale", limit=200)["items"])
@@ -95,13 +104,7 @@ def test_without_a_valid_callback_the_tiles_poll_and_still_finish(
 ) -> None:
     # A secret that is not the provider's: every callback is refused with 401.
     server = delegating(tmp_path, provider, webhook_secret=new_secret(), poll=1.0).start()
-    try:
-        local, _ = run(server, photo)
-        remote, _ = run(server, photo, provider="gpu")
-    finally:
-        assert server.stop() == 0, server.log()
-    assert remote["status"] == "succeeded", remote["error"]
-    assert remote["outputs"][0]["sha256"] == local["outputs"][0]["sha256"]
+    local_and_remote(server, photo)
     newest = provider_jobs(provider)[0]
     for _ in range(100):
         attempts = provider.http.get(f"{provider.url}/v1/jobs/{newest['id']}/deliveries").json()
@@ -121,3 +124,53 @@ def test_an_unknown_provider_is_refused_at_submit(delegate: ServerProcess, photo
     )
     assert response.status_code == 422
     assert response.json()["error"]["details"]["errors"][0]["field"] == "params.provider"
+
+
+def fal_provider(provider: ServerProcess, **entry: Any) -> dict[str, Any]:
+    """``provider`` as a fal-kind entry: its fal queue API, its JWKS document."""
+    return {
+        "kind": "fal",
+        "base_url": f"{provider.url}/fal",
+        "token": provider.api_key,
+        "jwks_url": f"{provider.url}/.well-known/jwks.json",
+        **entry,
+    }
+
+
+def test_a_fal_provider_does_the_tiles_woken_by_its_signed_webhooks(
+    provider: ServerProcess, photo: Path, tmp_path: Path
+) -> None:
+    """The same tiles through fal's queue protocol: submitted with ``fal_webhook``, woken by
+    Ed25519-signed webhooks checked against the provider's JWKS, the result's image fetched."""
+    server = ServerProcess(
+        tmp_path / "home",
+        workers=2,
+        providers=json.dumps({"gpu": fal_provider(provider)}),
+        provider_poll_seconds=120,  # only a verified webhook wakes a tile within the test
+    ).start()
+    assert local_and_remote(server, photo) < 60
+    newest = provider_jobs(provider)[0]
+    for _ in range(100):  # the provider records the answer just after the delegate gives it
+        (delivery,) = provider.http.get(f"/v1/jobs/{newest['id']}/deliveries").json()["items"]
+        if delivery["status"] == "delivered":
+            break
+        time.sleep(0.1)
+    assert delivery["status"] == "delivered" and "/v1/providers/gpu/callbacks/" in delivery["url"]
+
+
+def test_a_provider_that_refuses_the_token_fails_the_job_as_misconfigured(
+    provider: ServerProcess, photo: Path, tmp_path: Path
+) -> None:
+    """A wrong token is the operator's to mend: final at once, no retries, named as such."""
+    entry = fal_provider(provider, token="tw_not_a_key")
+    server = ServerProcess(
+        tmp_path / "home", workers=2, providers=json.dumps({"gpu": entry})
+    ).start()
+    try:
+        failed, _ = run(server, photo, provider="gpu")
+    finally:
+        assert server.stop() == 0, server.log()
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "provider_misconfigured", failed["error"]
+    assert "HTTP 401" in failed["error"]["message"]
+    assert failed["attempts"] == 1

@@ -28,8 +28,8 @@ SKIPPED = {
     "test`, and the server below is what `make run` starts (`tilework serve`, embedded defaults)",
     "export FAL_KEY=$TILEWORK_KEY": "a host and CA of yours (tilework.example, ca.pem): "
     "test_readme_snippets.py runs the fal snippets against this suite's HTTPS server",
-    'TILEWORK_PROVIDERS=\'{"gpu"': "a GPU host of yours (https://gpu-box:8000): "
-    "test_providers.py runs a provider that is another tilework server",
+    'TILEWORK_PROVIDERS=\'{"gpu"': "providers of yours (a GPU host, Replicate, "
+    "fal): test_providers.py and test_predict.py run providers that are tilework servers",
     "pip install -e '.[models,gpu]'": "a CUDA GPU (tests/gpu run where one is lent)",
     "export TILEWORK_DATABASE_URL=": "your database and bucket, and servers that run until "
     "stopped: test_hosts.py runs that layout on PostgreSQL and moto's S3",

@@ -213,6 +213,15 @@ def running_server(
         assert running.stop() == 0, running.log()
 
 
+@contextmanager
+def providing_server(folder: Path) -> Iterator[ServerProcess]:
+    """A server that is another's provider: it fetches inputs from, and calls back, servers
+    on loopback. Stopped cleanly after."""
+    running = ServerProcess(folder / "home", workers=2, fetch_allow_hosts=LOOPBACK).start()
+    yield running
+    assert running.stop() == 0, running.log()
+
+
 # The deployment every shared server has: 16 pixels wide, as PNG.
 SHARED_DEPLOYMENT = "tilework-tests/thumbs"
 THUMBNAILS = {"operation": "resize", "params": {"width": 16, "format": "png"}}

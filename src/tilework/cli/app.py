@@ -12,7 +12,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # In this order in the help: the service's commands, then the jobs', then the groups.
-for command in (server.serve, server.worker, server.config, jobs.submit, jobs.upscale):
+for command in (
+    server.serve,
+    server.worker,
+    server.config,
+    jobs.submit,
+    jobs.upscale,
+    jobs.predict,
+):
     app.command()(command)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(keys.app, name="keys")

@@ -1,5 +1,6 @@
-"""Jobs from the command line: ``submit`` and ``upscale`` (which wait, show progress and
-download the outputs by default) and the ``jobs`` group: list, show, cancel, watch."""
+"""Jobs from the command line: ``submit``, ``upscale`` and ``predict`` (which wait, show
+progress and download the outputs by default) and the ``jobs`` group: list, show, cancel,
+watch."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ Output = Annotated[
         help="A file (one output) or a folder: a name ending in / or an existing directory.",
     ),
 ]
+Wait = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Wait for the job and download outputs.")
+]
 Quiet = Annotated[
     bool, typer.Option("--quiet", "-q", help="With --no-wait: print only the job's id.")
 ]
@@ -46,9 +50,7 @@ def submit(
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="key=value (JSON values allowed).")
     ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for the job and download outputs.")
-    ] = True,
+    wait: Wait = True,
     output: Output = None,
     idempotency_key: Annotated[
         str | None, typer.Option(help="Resubmitting with it returns the same job.")
@@ -70,9 +72,7 @@ def upscale(
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="More key=value params.")
     ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for the job and download outputs.")
-    ] = True,
+    wait: Wait = True,
     output: Output = None,
     quiet: Quiet = False,
     json_output: JsonOption = False,
@@ -80,6 +80,44 @@ def upscale(
     """Upscale an image (tiled, multi-pass super-resolution), showing stage, tiles and ETA."""
     params = {"scale": scale, "model": model, "format": format, **_parse_params(param or [])}
     _run_job("upscale", image, params, wait, output, None, quiet)
+
+
+def predict(
+    provider: Annotated[str, typer.Argument(help="A provider named in TILEWORK_PROVIDERS.")],
+    model: Annotated[
+        str, typer.Argument(help="Replicate: owner/name[:version]; fal: owner/app[/path].")
+    ],
+    image: Annotated[
+        str | None,
+        typer.Argument(help="An input image (a local file, uploaded, or a URL), if any."),
+    ] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="key=value of the model's input (JSON values)."),
+    ] = None,
+    image_field: Annotated[
+        str, typer.Option(help="The input field the image goes to (fal: image_url).")
+    ] = "image",
+    wait: Wait = True,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds before the remote request is canceled.")
+    ] = None,
+    output: Output = None,
+    quiet: Quiet = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a hosted model (Replicate's or fal's, or another tilework server's) as a job: its
+    files are copied here as soon as it ends, and downloaded."""
+    params: dict[str, Any] = {
+        "provider": provider,
+        "model": model,
+        "input": _parse_params(inputs or [], "--input"),
+    }
+    if image is not None:
+        params["image_field"] = image_field
+    if timeout is not None:
+        params["timeout_seconds"] = timeout
+    _run_job("predict", image, params, wait, output, None, quiet)
 
 
 @app.command("list")
@@ -129,7 +167,7 @@ def jobs_watch(job_id: str, json_output: JsonOption = False) -> None:
 
 def _run_job(
     operation: str,
-    image: str,
+    image: str | None,
     params: dict[str, Any],
     wait: bool,
     output: str | None,
@@ -137,7 +175,7 @@ def _run_job(
     quiet: bool,
 ) -> None:
     with connect() as client:
-        source = _input_of(client, image)
+        source = {} if image is None else _input_of(client, image)
         job = call(
             lambda: client.submit(
                 operation,
@@ -155,7 +193,8 @@ def _run_job(
             return
         job = call(lambda: wait_with_progress(client, job["id"]))
         if job["status"] == "succeeded":
-            for url, target in _targets(job, output, _stem_of(image)):
+            stem = _stem_of(image) if image is not None else "output"
+            for url, target in _targets(job, output, stem):
                 call(partial(client.download, url, target))
                 stderr.print(f"saved {target}")
         emit(job, render_job)
@@ -163,15 +202,15 @@ def _run_job(
         raise typer.Exit(EXIT_JOB_FAILED)
 
 
-def _parse_params(pairs: list[str]) -> dict[str, Any]:
+def _parse_params(pairs: list[str], option: str = "--param") -> dict[str, Any]:
     params: dict[str, Any] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or not name:
             refuse(
                 "validation_failed",
-                f"--param wants key=value, got {pair!r}",
-                {"errors": [{"field": "--param", "message": f"expected key=value, got {pair!r}"}]},
+                f"{option} wants key=value, got {pair!r}",
+                {"errors": [{"field": option, "message": f"expected key=value, got {pair!r}"}]},
             )
         try:
             params[name] = json.loads(raw)

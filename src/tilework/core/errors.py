@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     UPLOAD_FAILED = "upload_failed"
     PROVIDER_FAILED = "provider_failed"
+    PROVIDER_MISCONFIGURED = "provider_misconfigured"  # the operator's token, model or credit
     CANCELED = "canceled"
     QUEUE_FULL = "queue_full"
     NOT_FOUND = "not_found"
@@ -46,6 +47,7 @@ PERMANENT_CODES = frozenset(
         ErrorCode.IMAGE_TOO_LARGE,
         ErrorCode.CORRUPT_IMAGE,
         ErrorCode.CANCELED,
+        ErrorCode.PROVIDER_MISCONFIGURED,
     }
 )
 

@@ -14,7 +14,8 @@ import secrets
 import time
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 KEY_BYTES = 32
@@ -63,3 +64,43 @@ def fal_signed_headers(
         "X-Fal-Webhook-Timestamp": str(when),
         "X-Fal-Webhook-Signature": signature.hex(),
     }
+
+
+TIMESTAMP_TOLERANCE_SECONDS = 300  # fal's advice: refuse a message more than 5 min off
+
+
+def jwks_public_keys(document: dict[str, Any]) -> list[bytes]:
+    """The Ed25519 public keys of a JWKS document (others skipped)."""
+    keys = []
+    for jwk in document.get("keys") or []:
+        if isinstance(jwk, dict) and jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519":
+            encoded = str(jwk.get("x", ""))
+            try:
+                keys.append(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+            except ValueError:
+                continue
+    return keys
+
+
+def verify_fal_webhook(
+    public_keys: list[bytes], headers: Any, body: bytes, now: float | None = None
+) -> bool:
+    """Whether a message carries a valid fal signature by one of ``public_keys``, made within
+    the tolerance of ``now``. ``headers``: any case-insensitive mapping."""
+    try:
+        request_id = headers["x-fal-webhook-request-id"]
+        user_id = headers["x-fal-webhook-user-id"]
+        timestamp = int(headers["x-fal-webhook-timestamp"])
+        signature = bytes.fromhex(headers["x-fal-webhook-signature"])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > TIMESTAMP_TOLERANCE_SECONDS:
+        return False
+    message = signed_message(request_id, user_id, timestamp, body)
+    for public in public_keys:
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+        except (InvalidSignature, ValueError):
+            continue
+        return True
+    return False

@@ -76,6 +76,10 @@ class NextStage:
 class Finished:
     outputs: list[JsonDict]
     warnings: list[str] = field(default_factory=list)
+    # What the job answers beyond its files (a hosted model's JSON, say); a string
+    # "tilework:outputs/N" in it (output_reference) stands for the URL of output N, signed
+    # when the job is read.
+    result: JsonDict | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class JobRecord:
     tenant: str = DEFAULT_TENANT
     key_id: str | None = None  # the API key that submitted it
     deadline: float | None = None  # when it is canceled if still open (Cancel-After)
+    result: JsonDict | None = None  # Finished.result
+    remote: JsonDict | None = None  # the request elsewhere a task of it waits on (TaskDeferred)
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,25 @@ class TaskDeferred(Exception):  # noqa: N818 (not an error: a task asking to run
         super().__init__(f"deferred for {seconds:g} s")
         self.state = state
         self.seconds = seconds
+
+
+OUTPUT_REFERENCE = "tilework:outputs/"  # + N: output N of the job, in Finished.result
+
+
+def output_reference(index: int) -> str:
+    return f"{OUTPUT_REFERENCE}{index}"
+
+
+def output_reference_index(value: str) -> int | None:
+    """N, for a ``tilework:outputs/N`` string; None for any other."""
+    if value.startswith(OUTPUT_REFERENCE) and value[len(OUTPUT_REFERENCE) :].isdigit():
+        return int(value[len(OUTPUT_REFERENCE) :])
+    return None
+
+
+# A deferred state's key whose value the job shows as its ``remote`` (provider, request id):
+# what a caller needs to find the request on the provider's side.
+REMOTE_STATE_KEY = "remote"
 
 
 class Planner(Protocol):

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import os
 import secrets
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
@@ -36,12 +45,35 @@ class Deployment(BaseModel):
     )
 
 
+class ProviderKind(StrEnum):
+    """Which protocol a provider speaks: Replicate's HTTP API or fal's queue API."""
+
+    REPLICATE = "replicate"
+    FAL = "fal"
+
+
+# Where each kind's public service is, for an entry that names no base_url.
+PUBLIC_BASE_URLS = {
+    ProviderKind.REPLICATE: "https://api.replicate.com",
+    ProviderKind.FAL: "https://queue.fal.run",
+}
+FAL_JWKS_URL = "https://rest.alpha.fal.ai/.well-known/jwks.json"
+
+
 class Provider(BaseModel):
-    """A Replicate-compatible endpoint that a job's model stage can be handed to."""
+    """A remote service that runs models: Replicate's API or fal's queue (or another tilework
+    server speaking either). A job's model stage, or a ``predict`` job, is handed to it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: AnyHttpUrl
+    kind: ProviderKind = Field(
+        ProviderKind.REPLICATE, description="replicate (the default) or fal."
+    )
+    # Both URLs are filled from kind when an entry leaves them out (_defaults, below).
+    base_url: AnyHttpUrl = Field(
+        description="Its API root; empty means the kind's public service "
+        "(https://api.replicate.com, https://queue.fal.run).",
+    )
     token: SecretStr | None = None
     model: str = Field(
         "tilework/upscale",
@@ -50,13 +82,37 @@ class Provider(BaseModel):
     )
     webhook_secret: SecretStr | None = Field(
         None,
-        description="whsec_ secret the provider signs its webhooks with; empty means ask it "
+        description="replicate: the whsec_ secret it signs webhooks with; empty means ask it "
         "(GET /v1/webhooks/default/secret).",
     )
+    jwks_url: AnyHttpUrl = Field(
+        description="fal: where the Ed25519 keys its webhooks are signed with are published; "
+        f"empty means fal's ({FAL_JWKS_URL}).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            kind = ProviderKind(values.get("kind") or ProviderKind.REPLICATE)
+            values = {
+                **values,
+                "base_url": values.get("base_url") or PUBLIC_BASE_URLS[kind],
+                "jwks_url": values.get("jwks_url") or FAL_JWKS_URL,
+            }
+        return values
 
     @property
     def host(self) -> str:
         return self.base_url.host or ""
+
+    @property
+    def hosts(self) -> list[str]:
+        """Every host the operator named for it: its API and (fal) its key document."""
+        hosts = [self.host]
+        if self.kind is ProviderKind.FAL and self.jwks_url.host not in hosts:
+            hosts.append(self.jwks_url.host or "")
+        return hosts
 
 
 class Settings(BaseSettings):
@@ -226,14 +282,21 @@ class Settings(BaseSettings):
     )
     providers: dict[str, Provider] = Field(
         default_factory=dict,
-        description='Remote Replicate-compatible providers by name, as JSON: {"name": '
-        '{"base_url", "token", "model"}}; a job picks one with its provider param.',
+        description='Remote providers by name, as JSON: {"name": {"kind": "replicate" or '
+        '"fal", "base_url", "token", …}}; a job picks one with its provider param.',
     )
     deployments: dict[DeploymentName, Deployment] = Field(
         default_factory=dict,
         description='Replicate deployments by owner/name, as JSON: {"acme/upscaler": '
         '{"operation": "upscale", "params": {"scale": 4}}}; POST /v1/deployments/acme/upscaler/'
         "predictions runs it.",
+    )
+    provider_output_max_files: int = Field(
+        16,
+        ge=1,
+        le=1000,
+        description="Files a hosted model's output may name; each is copied into storage "
+        "(each at most max_upload_bytes).",
     )
     provider_poll_seconds: float = Field(
         10.0,
@@ -323,7 +386,14 @@ class Settings(BaseSettings):
             "********" if self.webhook_secret else "(generated, kept in the database)"
         )
         values["providers"] = {
-            name: {"base_url": str(p.base_url), "model": p.model, "token": "********"}
+            name: {
+                "kind": p.kind.value,
+                "base_url": str(p.base_url),
+                "model": p.model,
+                "token": "********" if p.token else None,
+                "webhook_secret": "********" if p.webhook_secret else None,
+                **({"jwks_url": str(p.jwks_url)} if p.kind is ProviderKind.FAL else {}),
+            }
             for name, p in self.providers.items()
         }
         return values

@@ -111,6 +111,8 @@ class Operation(Generic[P]):
     # taking the ``TaskContext``.
     run_module: ClassVar[str | None] = None
     tasks: ClassVar[Mapping[str, str]] = {}
+    # False: a job may come without an input image (a hosted model that makes one).
+    needs_input: ClassVar[bool] = True
 
     def stages(self, params: P) -> list[str]:
         """Stage names shown in progress, in order."""

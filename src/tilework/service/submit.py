@@ -35,7 +35,7 @@ class JobRequest:
     """A submit, as any route hands it over: the operation, its input, its params unchecked."""
 
     operation: str
-    source: dict[str, Any]  # {"key": an uploaded object} or {"url": ...}
+    source: dict[str, Any]  # {"key": an uploaded object}, {"url": ...} or {} (no input)
     params: dict[str, Any]
     idempotency_key: str | None = None
     webhook: dict[str, Any] | None = None  # {"url", "events", "format"}
@@ -64,8 +64,12 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         source = file_source(services, key.tenant, file_id)
     if "key" in source:
         require_uploaded(objects, source["key"], "input.key")
-    else:
+    elif "url" in source:
         refuse_blocked_url(settings, source["url"], "input.url")
+    elif operation.needs_input:
+        raise invalid_fields(
+            [{"loc": ("input",), "msg": f"{request.operation} needs an input image"}]
+        )
     if webhook is not None:
         refuse_blocked_url(settings, webhook["url"], "webhook.url")
     operation.admit(valid, source, objects, settings)
@@ -104,6 +108,8 @@ def _price(
         with objects.open(source["key"]) as handle:
             found = read_size_of(handle, settings.max_input_pixels)
         size = (found.width, found.height)
+    elif not source:
+        size = (0, 0)
     else:
         side = math.isqrt(settings.max_input_pixels)
         size = (side, side)

@@ -40,6 +40,8 @@ def job_from_mapping(m: Mapping[Any, Any]) -> JobRecord:
         tenant=m.get("tenant") or DEFAULT_TENANT,
         key_id=m.get("key_id"),
         deadline=m.get("deadline"),
+        result=m.get("result"),
+        remote=m.get("remote"),
     )
 
 

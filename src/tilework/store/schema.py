@@ -46,6 +46,10 @@ jobs = sa.Table(
     sa.Column("cost", sa.Float),  # credits reserved at submit; null: the job was free
     # When a queued or running job is canceled (Replicate's Cancel-After); null: never.
     sa.Column("deadline", sa.Float),
+    # A hosted model's JSON answer, its files replaced by references to the job's outputs.
+    sa.Column("result", sa.JSON),
+    # The request on a provider a task of the job waits on: {provider, model, request_id}.
+    sa.Column("remote", sa.JSON),
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),

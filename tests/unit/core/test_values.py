@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -110,6 +111,35 @@ def test_settings_read_the_environment_and_mask_secrets(
     assert "hunter2" not in values["database_url"]
     assert values["secret_key"] == "********"
     assert "sekrit" not in str(values)
+
+
+def test_providers_of_each_kind_default_to_its_public_service_and_mask_their_tokens(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TILEWORK_HOME", str(tmp_path))
+    providers = {
+        "rep": {"token": "r8_hunter2"},
+        "fal": {"kind": "fal", "token": "fal-hunter2"},
+        "own": {"kind": "fal", "base_url": "http://gpu.internal:8000/fal"},
+    }
+    monkeypatch.setenv("TILEWORK_PROVIDERS", json.dumps(providers))
+    settings = Settings()
+    shown = settings.effective()["providers"]
+    assert "hunter2" not in str(shown)
+    assert shown["rep"] == {
+        "kind": "replicate",
+        "base_url": "https://api.replicate.com/",
+        "model": "tilework/upscale",
+        "token": "********",
+        "webhook_secret": None,
+    }
+    assert shown["fal"]["base_url"] == "https://queue.fal.run/"
+    assert shown["fal"]["jwks_url"] == "https://rest.alpha.fal.ai/.well-known/jwks.json"
+    assert shown["own"]["token"] is None
+    assert settings.providers["own"].hosts == ["gpu.internal", "rest.alpha.fal.ai"]
+    monkeypatch.setenv("TILEWORK_PROVIDERS", json.dumps({"x": {"kind": "modal"}}))
+    with pytest.raises(ValueError, match="modal"):
+        Settings()
 
 
 def test_generated_signing_key_is_stable_across_processes(tmp_path: Path) -> None:

@@ -9,14 +9,16 @@ import json
 
 import pytest
 from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
+from nacl.signing import SigningKey, VerifyKey
 
 from tilework.core.falsigning import (
     fal_signed_headers,
+    jwks_public_keys,
     new_signing_key,
     public_jwk,
     public_key_bytes,
     signed_message,
+    verify_fal_webhook,
 )
 
 # RFC 8032, section 7.1, TEST 1: the secret key, its public key, and the signature of "".
@@ -84,3 +86,30 @@ def test_another_key_does_not_verify() -> None:
             signed_message("req_1", "acme", stamp, BODY),
             bytes.fromhex(headers["X-Fal-Webhook-Signature"]),
         )
+
+
+def test_the_receiving_side_verifies_a_message_signed_by_libsodium() -> None:
+    """``verify_fal_webhook`` as the callback route uses it: a message signed independently
+    (PyNaCl) with keys read from a JWKS document; tampering, a stranger's key and a stale
+    timestamp are refused."""
+    signer = SigningKey(bytes.fromhex(RFC_SECRET))
+    x = base64.urlsafe_b64encode(bytes(signer.verify_key)).rstrip(b"=").decode()
+    document = {"keys": [{"kty": "RSA", "n": "x"}, {"kty": "OKP", "crv": "Ed25519", "x": x}]}
+    keys = jwks_public_keys(document)
+    assert keys == [bytes.fromhex(RFC_PUBLIC)]  # the RSA key skipped
+    stamp = 1_700_000_000
+    digest = hashlib.sha256(BODY).hexdigest()
+    signature = signer.sign(f"req_1\nacme\n{stamp}\n{digest}".encode()).signature.hex()
+    headers = {
+        "x-fal-webhook-request-id": "req_1",
+        "x-fal-webhook-user-id": "acme",
+        "x-fal-webhook-timestamp": str(stamp),
+        "x-fal-webhook-signature": signature,
+    }
+    assert verify_fal_webhook(keys, headers, BODY, now=stamp + 299)
+    assert not verify_fal_webhook(keys, headers, BODY + b" ", now=stamp)
+    assert not verify_fal_webhook(keys, headers, BODY, now=stamp + 301)
+    assert not verify_fal_webhook(keys, {**headers, "x-fal-webhook-user-id": "x"}, BODY, now=stamp)
+    stranger = public_key_bytes(new_signing_key())
+    assert not verify_fal_webhook([stranger], headers, BODY, now=stamp)
+    assert not verify_fal_webhook(keys, {**headers, "x-fal-webhook-signature": "zz"}, BODY)

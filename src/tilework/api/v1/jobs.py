@@ -94,7 +94,7 @@ def cancel_job(job_id: str, services: AppServices, key: Caller) -> schemas.Job:
 
 
 def _job_request(body: schemas.JobCreate, idempotency_key: str | None) -> JobRequest:
-    source = body.input.model_dump(mode="json", exclude_none=True)
+    source = {} if body.input is None else body.input.model_dump(mode="json", exclude_none=True)
     webhook = None
     if body.webhook is not None:
         events = sorted({event.value for event in body.webhook.events})

@@ -29,7 +29,9 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     operation: str = Field(min_length=1, max_length=64)
-    input: SourceSpec
+    input: SourceSpec | None = Field(
+        None, description="The input image; only operations that make one (predict) go without."
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
     webhook: WebhookSpec | None = None
@@ -50,8 +52,19 @@ class Output(BaseModel):
     width: int | None = None
     height: int | None = None
     format: str | None = None
+    content_type: str | None = Field(
+        None, description="The file's media type, as its bytes show it (hosted models' files)."
+    )
     bytes: int
     sha256: str
+
+
+class RemoteRequest(BaseModel):
+    """Where a job's work runs elsewhere: the provider's own id for it, to find it there."""
+
+    provider: str
+    model: str
+    request_id: str
 
 
 class JobError(BaseModel):
@@ -80,6 +93,14 @@ class Job(BaseModel):
     completed_at: str | None
     timings: dict[str, float]
     urls: JobUrls
+    result: Any = Field(
+        None,
+        description="A hosted model's answer (predict), its files replaced by this job's "
+        "outputs' signed URLs.",
+    )
+    remote: RemoteRequest | None = Field(
+        None, description="The provider's request this job waits on, or waited on last."
+    )
 
 
 class JobEvent(BaseModel):

@@ -1,5 +1,5 @@
-"""A tile upscaled by a remote provider (a prediction on a Replicate-style API), without a
-worker waiting on it.
+"""A tile upscaled by a remote provider (a prediction on Replicate's API, or a request on
+fal's queue, of another tilework server say), without a worker waiting on it.
 
 The first run submits the tile's prediction, with a webhook back to this server, and defers
 the task. The signed webhook (``api/providers``) wakes it; without one, it wakes after
@@ -14,14 +14,12 @@ import pyvips
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JsonDict, TaskDeferred
-from tilework.core.settings import Provider
+from tilework.core.settings import Provider, ProviderKind
 from tilework.imaging.decode import pipeline_error
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import download
 from tilework.ops.upscale.params import MAX_TILE, UpscaleParams
-from tilework.remote.providers import ProviderClient
-
-RUNNING = frozenset({"starting", "processing"})
+from tilework.remote.clients import RemoteRequest, RemoteStatus, provider_client
 
 
 def callback_url(base_url: str, provider: str, task_id: int) -> str:
@@ -31,7 +29,7 @@ def callback_url(base_url: str, provider: str, task_id: int) -> str:
 def remote_tile(
     ctx: TaskContext[UpscaleParams], input_key: str, output_key: str, size: tuple[int, int]
 ) -> JsonDict:
-    """Submit, or collect, the tile's prediction; defers while the provider works."""
+    """Submit, or collect, the tile's request; defers while the provider works."""
     params, settings = ctx.params, ctx.settings
     name = params.provider or ""
     if name not in settings.providers:
@@ -39,29 +37,35 @@ def remote_tile(
             ErrorCode.PROVIDER_FAILED, f"provider {name!r} is not configured on this worker"
         )
     state = ctx.task.payload.get("deferred")
-    with ProviderClient(name, settings.providers[name], settings) as provider:
-        # A retry (a new attempt) submits afresh: the old prediction may be what failed.
+    configured = settings.providers[name]
+    with provider_client(name, configured, settings) as provider:
+        # A retry (a new attempt) submits afresh: the old request may be what failed.
         if not state or state.get("attempt") != ctx.task.attempts:
             with ctx.step("provider_submit"):
-                prediction = provider.create(
+                request = provider.submit(
+                    configured.model,
                     _inputs(ctx, input_key, size),
                     callback_url(settings.resolved_public_url, name, ctx.task.id),
                 )
-            state = {"provider": name, "prediction": prediction["id"], "attempt": ctx.task.attempts}
+            state = {
+                "provider": name,
+                "prediction": request.id,
+                "request": request.to_json(),
+                "attempt": ctx.task.attempts,
+            }
             raise TaskDeferred(state, settings.provider_poll_seconds)
-        prediction = provider.get(state["prediction"])
-    status = prediction.get("status")
-    if status in RUNNING:
+        remote = provider.read(RemoteRequest.from_json(state["request"]))
+    if remote.status is RemoteStatus.RUNNING:
         raise TaskDeferred(state, settings.provider_poll_seconds)
-    if status != "succeeded":
+    if remote.status is not RemoteStatus.SUCCEEDED:
         raise TileworkError(
             ErrorCode.PROVIDER_FAILED,
-            f"provider {name}'s prediction {state['prediction']} ended {status}: "
-            f"{prediction.get('error') or 'no reason given'}",
+            f"provider {name}'s request {state['prediction']} ended {remote.status.value}: "
+            f"{remote.error or 'no reason given'}",
             {"provider": name, "prediction": state["prediction"]},
         )
     with ctx.step("provider_fetch"):
-        _store_output(ctx, _output_url(prediction), output_key, size, settings.providers[name])
+        _store_output(ctx, _output_url(remote.output), output_key, size, configured)
     return {"index": ctx.task.payload["index"], "key": output_key, "fallback": False}
 
 
@@ -69,8 +73,12 @@ def _inputs(ctx: TaskContext[UpscaleParams], input_key: str, size: tuple[int, in
     """The padded tile by signed URL, with what a tilework provider needs to run the same
     network on it as this host would: one tile of the whole image, no overlap."""
     params = ctx.params
+    kind = ctx.settings.providers[params.provider or ""].kind
     return {
-        "image": ctx.objects.url(input_key, ctx.settings.signed_url_seconds),
+        # Each protocol's name for the input image, as a tilework server of that kind reads it.
+        "image_url" if kind is ProviderKind.FAL else "image": ctx.objects.url(
+            input_key, ctx.settings.signed_url_seconds
+        ),
         "scale": params.scale,
         "model": params.model.value,
         "tile": min(MAX_TILE, max(size)),
@@ -79,14 +87,17 @@ def _inputs(ctx: TaskContext[UpscaleParams], input_key: str, size: tuple[int, in
     }
 
 
-def _output_url(prediction: JsonDict) -> str:
-    output = prediction.get("output")
+def _output_url(output: object) -> str:
+    """The first file URL in a model's output: Replicate's is the URL or a list of them,
+    fal's an object whose ``images`` (or ``image``) hold ``{url}``."""
+    if isinstance(output, dict):
+        images = output.get("images") or [output.get("image")]
+        output = [image.get("url") if isinstance(image, dict) else image for image in images]
     if isinstance(output, list) and output:
         output = output[0]
     if not isinstance(output, str):
         raise TileworkError(
-            ErrorCode.PROVIDER_FAILED,
-            f"prediction {prediction.get('id')} succeeded without a file output",
+            ErrorCode.PROVIDER_FAILED, "the provider's request succeeded without a file output"
         )
     return output
 

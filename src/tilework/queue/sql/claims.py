@@ -12,7 +12,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.jobs import TASK_FORMAT, ClaimedTask, JobStatus, TaskRecord, TaskStatus
+from tilework.core.jobs import (
+    REMOTE_STATE_KEY,
+    TASK_FORMAT,
+    ClaimedTask,
+    JobStatus,
+    TaskRecord,
+    TaskStatus,
+)
 from tilework.queue.interface import Completion
 from tilework.queue.sql.rows import OPEN_TASK, held_tasks, lock_job, lock_jobs
 from tilework.queue.sql.stages import Stages
@@ -135,13 +142,15 @@ class Claims:
             ).one()
             # Woken while it ran (the outside work ended that quickly): due again at once.
             woken = times.run_after > (times.started_at or now)
-            if timings:
+            remote = state.get(REMOTE_STATE_KEY)
+            if timings or remote is not None:
                 job = lock_job(conn, task.job_id)
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job.id)
-                    .values(timings=add_timings(job.timings, timings))
-                )
+                changes: dict[str, Any] = {}
+                if timings:
+                    changes["timings"] = add_timings(job.timings, timings)
+                if remote is not None:  # shown by the job while the provider works
+                    changes["remote"] = remote
+                conn.execute(jobs.update().where(jobs.c.id == job.id).values(**changes))
             conn.execute(
                 tasks.update()
                 # Still this worker's: a cancel in between must not be undone.

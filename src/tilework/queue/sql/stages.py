@@ -173,6 +173,7 @@ class Stages:
                     status=JobStatus.SUCCEEDED.value,
                     outputs=finished.outputs,
                     warnings=finished.warnings,
+                    result=finished.result,
                     completed_at=time.time(),
                 )
                 .returning(*jobs.c)

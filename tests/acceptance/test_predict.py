@@ -1,0 +1,249 @@
+"""``predict``: a hosted model as a durable job. The provider is a second tilework server,
+reached as Replicate's API (``rep``) and as fal's queue (``fal``); its models are tilework's
+operations (``tilework/resize``, and the tests' ``tilework/test_sleep``)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import images
+from tests.support.server import ServerProcess, providing_server, tilework_env
+
+# Each kind's name for the input image, as a tilework server of that kind reads it.
+IMAGE_FIELDS = {"rep": "image", "fal": "image_url"}
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with providing_server(tmp_path_factory.mktemp("provider")) as running:
+        yield running
+
+
+def entries(provider: ServerProcess, **extra: Any) -> str:
+    return json.dumps(
+        {
+            "rep": {"base_url": provider.url, "token": provider.api_key, **extra},
+            "fal": {
+                "kind": "fal",
+                "base_url": f"{provider.url}/fal",
+                "token": provider.api_key,
+                "jwks_url": f"{provider.url}/.well-known/jwks.json",
+                **extra,
+            },
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def consumer(
+    provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server whose jobs run on ``provider``; polling only every 2 minutes, so within a test
+    only a verified callback wakes a task."""
+    running = ServerProcess(
+        tmp_path_factory.mktemp("consumer") / "home",
+        workers=2,
+        providers=entries(provider),
+        provider_poll_seconds=120,
+    ).start()
+    yield running
+    assert running.stop() == 0, running.log()
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return images.photo(tmp_path_factory.mktemp("img") / "photo.jpg", 64, 48)
+
+
+def predict(
+    server: ServerProcess, photo: Path | None, provider: str, model: str, **params: Any
+) -> dict[str, Any]:
+    """Submit a predict job (the photo as its input, if any) and wait for its end."""
+    with server.client() as client:
+        body: dict[str, Any] = {
+            "operation": "predict",
+            "params": {"provider": provider, "model": model, **params},
+        }
+        if photo is not None:
+            body["input"] = {"key": client.upload(photo)["key"]}
+            body["params"]["image_field"] = IMAGE_FIELDS[provider]
+        created = server.http.post("/v1/jobs", json=body)
+        assert created.status_code == 201, created.text
+        return client.wait(created.json()["id"])
+
+
+def provider_job(provider: ServerProcess, job_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = provider.http.get(f"/v1/jobs/{job_id}").json()
+    return found
+
+
+@pytest.mark.parametrize("kind", ["rep", "fal"])
+def test_a_model_runs_on_the_provider_and_its_files_are_kept_here(
+    provider: ServerProcess, consumer: ServerProcess, photo: Path, kind: str
+) -> None:
+    started = time.monotonic()
+    job = predict(consumer, photo, kind, "tilework/resize", input={"width": 20})
+    elapsed = time.monotonic() - started
+    assert job["status"] == "succeeded", job["error"]
+    assert elapsed < 60  # woken by the signed callback: the 2-minute poll never came into it
+    # The request, as the provider knows it.
+    remote = job["remote"]
+    assert (remote["provider"], remote["model"]) == (kind, "tilework/resize")
+    there = provider_job(provider, remote["request_id"])
+    assert there["status"] == "succeeded" and there["params"]["width"] == 20
+    # The file, copied here: described from its bytes, served by this server.
+    (output,) = job["outputs"]
+    assert (output["width"], output["height"], output["content_type"]) == (20, 15, "image/jpeg")
+    assert output["url"].startswith(consumer.url)
+    assert output["sha256"] == there["outputs"][0]["sha256"]
+    # The model's own JSON, its file now this job's output.
+    if kind == "rep":
+        assert job["result"] in (output["url"], [output["url"]])
+    else:
+        assert job["result"]["images"][0]["url"] == output["url"]
+        assert job["result"]["images"][0]["width"] == 20
+    # The provider deletes its copy (as Replicate does after an hour): ours is unaffected.
+    for stored in (provider.home / "objects").rglob("*"):
+        if stored.is_file() and remote["request_id"] in str(stored):
+            stored.unlink()
+    assert httpx.get(there["outputs"][0]["url"]).status_code == 404
+    kept = httpx.get(output["url"])
+    assert kept.status_code == 200 and len(kept.content) == output["bytes"]
+
+
+def inline(photo: Path) -> str:
+    """The photo as a data URI: an image a model's input carries itself."""
+    return "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()
+
+
+def test_a_job_without_an_input_and_a_file_the_decoder_refuses_to_read(
+    consumer: ServerProcess, photo: Path
+) -> None:
+    """No input image of the job's own (the model's input carries one), and a model that makes
+    a text file: stored as bytes, never decoded."""
+    job = predict(
+        consumer, None, "rep", "tilework/test_sleep", input={"seconds": 0, "image": inline(photo)}
+    )
+    assert job["status"] == "succeeded", job["error"]
+    assert job["input"] == {}
+    (output,) = job["outputs"]
+    assert output["content_type"] == "application/octet-stream" and output["width"] is None
+    assert httpx.get(output["url"]).content == b"slept 0.0"
+
+
+@pytest.mark.parametrize("kind", ["rep", "fal"])
+def test_the_providers_refusals_and_failures_are_the_jobs(
+    provider: ServerProcess, consumer: ServerProcess, photo: Path, kind: str, tmp_path: Path
+) -> None:
+    invalid = predict(consumer, photo, kind, "tilework/resize", input={"width": -3})
+    assert invalid["status"] == "failed" and invalid["attempts"] == 1
+    assert invalid["error"]["code"] == "validation_failed"
+    assert "width" in invalid["error"]["message"]
+    unknown = predict(consumer, photo, kind, "tilework/nothing", input={})
+    assert unknown["error"]["code"] in ("provider_misconfigured", "validation_failed")
+    # The model runs and fails there (its input URL answers nothing): provider_failed.
+    failed = predict(
+        consumer,
+        None,
+        kind,
+        "tilework/resize",
+        input={IMAGE_FIELDS[kind]: "http://127.0.0.1:9/gone.png", "width": 5},
+    )
+    assert failed["status"] == "failed" and failed["error"]["code"] == "provider_failed"
+    assert "download_failed" in failed["error"]["message"] or "9" in failed["error"]["message"]
+    # A token the provider does not know: the operator's to mend.
+    wrong = ServerProcess(
+        tmp_path / "home", workers=1, providers=entries(provider, token="tw_nobody")
+    ).start()
+    try:
+        refused = predict(wrong, photo, kind, "tilework/resize", input={"width": 5})
+    finally:
+        assert wrong.stop() == 0, wrong.log()
+    assert refused["error"]["code"] == "provider_misconfigured" and refused["attempts"] == 1
+
+
+def test_past_its_timeout_the_remote_request_is_canceled(
+    provider: ServerProcess, consumer: ServerProcess, photo: Path
+) -> None:
+    job = predict(
+        consumer,
+        None,
+        "rep",
+        "tilework/test_sleep",
+        input={"seconds": 30, "image": inline(photo)},
+        timeout_seconds=2,
+    )
+    assert job["status"] == "failed" and job["error"]["code"] == "timeout", job["error"]
+    there = provider_job(provider, job["remote"]["request_id"])
+    assert there["status"] == "canceled"
+
+
+@pytest.mark.parametrize("kind", ["rep", "fal"])
+def test_a_forged_callback_wakes_nothing_and_polling_finds_the_end(
+    provider: ServerProcess, photo: Path, tmp_path: Path, kind: str
+) -> None:
+    """Callbacks refused (Replicate: a secret that is not the provider's; fal: keys from a
+    document that is not the provider's): the task polls and still ends."""
+    server = ServerProcess(tmp_path / "home", workers=1, provider_poll_seconds=1)
+    wrong = {
+        "rep": {"webhook_secret": "whsec_" + "A" * 32},
+        # A real key document, but this server's own: the provider's signatures fail it.
+        "fal": {"jwks_url": f"{server.url}/.well-known/jwks.json"},
+    }[kind]
+    server.env["TILEWORK_PROVIDERS"] = entries(provider, **wrong)
+    server.start()
+    try:
+        job = predict(server, photo, kind, "tilework/resize", input={"width": 6})
+        assert job["status"] == "succeeded", job["error"]
+        task_id = 1  # the server's first task
+        forged = httpx.post(
+            f"{server.url}/v1/providers/{kind}/callbacks/{task_id}",
+            content=json.dumps({"id": job["remote"]["request_id"]}),
+            headers={"content-type": "application/json"},
+        )
+        assert forged.status_code == 401
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+def test_the_cli_runs_a_model_and_downloads_what_it_made(
+    consumer: ServerProcess, photo: Path, tmp_path: Path
+) -> None:
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tilework",
+            "predict",
+            "fal",
+            "tilework/resize",
+            str(photo),
+            "--image-field",
+            "image_url",
+            "-i",
+            "width=12",
+            "-o",
+            f"{tmp_path}/made/",
+        ],
+        env=tilework_env(consumer.home, url=consumer.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    job = json.loads(ran.stdout)
+    assert job["operation"] == "predict" and job["remote"]["provider"] == "fal"
+    (made,) = (tmp_path / "made").iterdir()
+    assert made.name == "photo.predict.jpg"
+    assert hashlib.sha256(made.read_bytes()).hexdigest() == job["outputs"][0]["sha256"]
