@@ -247,3 +247,127 @@ def test_the_cli_runs_a_model_and_downloads_what_it_made(
     (made,) = (tmp_path / "made").iterdir()
     assert made.name == "photo.predict.jpg"
     assert hashlib.sha256(made.read_bytes()).hexdigest() == job["outputs"][0]["sha256"]
+
+
+def test_canceling_the_job_cancels_the_remote_request(
+    provider: ServerProcess, consumer: ServerProcess, photo: Path
+) -> None:
+    for kind in ("rep", "fal"):
+        body = {
+            "operation": "predict",
+            "params": {
+                "provider": kind,
+                "model": "tilework/test_sleep",
+                "input": {"seconds": 30, IMAGE_FIELDS[kind]: inline(photo)},
+            },
+        }
+        job_id = consumer.http.post("/v1/jobs", json=body).json()["id"]
+        deadline = time.monotonic() + 30
+        while (job := consumer.http.get(f"/v1/jobs/{job_id}").json())["remote"] is None:
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+        canceled = consumer.http.post(f"/v1/jobs/{job_id}/cancel").json()
+        assert canceled["status"] == "canceled"
+        there = provider_job(provider, job["remote"]["request_id"])
+        assert there["status"] == "canceled", (kind, there["status"])
+
+
+def test_predict_through_replicates_and_fals_routes(consumer: ServerProcess, photo: Path) -> None:
+    """Every door: a Replicate prediction of tilework/predict (the provider and model in its
+    input) runs a model on the fal provider; a fal request of tilework/predict one on the
+    Replicate provider. Each answers the model's own JSON, its files now this server's."""
+    created = consumer.http.post(
+        "/v1/models/tilework/predict/predictions",
+        json={
+            "input": {
+                "provider": "fal",
+                "model": "tilework/resize",
+                "input": {"width": 7},
+                "image": inline(photo),
+                "image_field": "image_url",
+            }
+        },
+        headers={"Prefer": "wait=60"},
+    )
+    prediction = created.json()
+    assert prediction.get("status") == "succeeded", prediction
+    (image,) = prediction["output"]["images"]  # fal's result shape, as the model gave it
+    assert image["width"] == 7 and image["url"].startswith(consumer.url)
+    submitted = consumer.http.post(
+        "/fal/tilework/predict",
+        json={
+            "provider": "rep",
+            "model": "tilework/resize",
+            "input": {"width": 9},
+            "image_url": inline(photo),
+            "image_field": "image",
+        },
+    ).json()
+    with consumer.client() as client:
+        client.wait(submitted["request_id"])
+    result = consumer.http.get(submitted["response_url"]).json()
+    urls = result["output"] if isinstance(result["output"], list) else [result["output"]]
+    fetched = httpx.get(urls[0])
+    assert fetched.status_code == 200 and fetched.content.startswith(b"\xff\xd8")
+
+
+def test_a_key_with_credits_is_charged_what_the_model_used(
+    provider: ServerProcess, photo: Path, tmp_path: Path
+) -> None:
+    """Replicate's model priced per request and per second of its measured run, fal's per
+    billable unit (which needs a bound): reserved at submit, charged what was used, released
+    when the request fails; the ledger says provider, model and units."""
+    prices = {
+        "rep": {"prices": {"tilework/resize": {"per_request": 2, "per_second": 10}}},
+        "fal": {"prices": {"tilework/resize": {"per_unit": 3}}},
+    }
+    configured = json.loads(entries(provider))
+    for name, extra in prices.items():
+        configured[name].update(extra)
+    server = ServerProcess(tmp_path / "home", workers=1, providers=json.dumps(configured)).start()
+    try:
+        with server.client() as admin:
+            key = admin.create_key("payer", "test", credits=1000)["key"]
+        with server.client(key) as payer:
+            upload = payer.upload(photo)["key"]
+
+            def run(provider_name: str, **params: Any) -> httpx.Response:
+                body = {
+                    "operation": "predict",
+                    "input": {"key": upload},
+                    "params": {
+                        "provider": provider_name,
+                        "model": "tilework/resize",
+                        "image_field": IMAGE_FIELDS[provider_name],
+                        **params,
+                    },
+                }
+                return server.http.post(
+                    "/v1/jobs", json=body, headers={"Authorization": f"Bearer {key}"}
+                )
+
+            unbounded = run("fal", input={"width": 5})
+            assert unbounded.status_code == 422
+            field = unbounded.json()["error"]["details"]["errors"][0]["field"]
+            assert field == "params.max_units"
+            fal_job = payer.wait(run("fal", input={"width": 5}, max_units=4).json()["id"])
+            rep_job = payer.wait(run("rep", input={"width": 5}, timeout_seconds=30).json()["id"])
+            failed = payer.wait(run("rep", input={"width": -1}, timeout_seconds=30).json()["id"])
+            ledger = payer.ledger()
+    finally:
+        assert server.stop() == 0, server.log()
+    assert fal_job["status"] == rep_job["status"] == "succeeded" and failed["status"] == "failed"
+    rows = {(row["job_id"], row["kind"]): row for row in ledger["items"]}
+    assert rows[(fal_job["id"], "reserve")]["amount"] == -12  # 3 a unit, at most 4 units
+    fal_charge = rows[(fal_job["id"], "charge")]
+    assert fal_charge["amount"] == -3  # one billable unit, as the provider's header said
+    assert fal_charge["detail"]["provider"] == "fal"
+    assert fal_charge["detail"]["model"] == "tilework/resize"
+    assert fal_charge["detail"]["billable_units"] == 1
+    assert rows[(rep_job["id"], "reserve")]["amount"] == -(2 + 10 * 30)
+    rep_charge = rows[(rep_job["id"], "charge")]
+    seconds = rep_charge["detail"]["predict_seconds"]
+    assert 0 < seconds < 30 and rep_charge["amount"] == pytest.approx(-(2 + 10 * seconds))
+    assert (failed["id"], "charge") not in rows
+    assert rows[(failed["id"], "release")]["amount"] == 2 + 10 * 30
+    assert ledger["credits"] == pytest.approx(1000 - 3 + rep_charge["amount"])

@@ -15,6 +15,7 @@ from nacl.signing import VerifyKey
 
 from tests.support import images
 from tests.support.api import BASE_URL, InProcessApi, MakeApi
+from tests.support.documented import FAL_RESULT
 from tests.support.loopback import LOOPBACK
 from tests.support.receiver import receiving
 
@@ -80,6 +81,8 @@ def test_a_request_goes_from_in_queue_to_completed_with_its_images(
     (picture,) = result.json()["images"]
     assert (picture["width"], picture["height"]) == (4, 3)
     assert picture["content_type"] == "image/png"
+    # Every field of an image in fal's documented result (tests/support/documented.py).
+    assert set(FAL_RESULT["images"][0]) <= set(picture)
     with api.anonymous() as anyone:  # a signed URL needs no key
         made = anyone.get(picture["url"])
     assert made.status_code == 200 and len(made.content) == picture["file_size"]

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support import images
 from tests.support.api import InProcessApi, MakeApi
+from tests.support.documented import REPLICATE_PREDICTION
 from tests.support.rows import execute
 from tilework.core.errors import TileworkError
 
@@ -209,3 +210,14 @@ def test_an_installed_operation_is_owned_by_tilework_or_its_package(
         )
     )
     assert (status, code) == (404, "not_found") and "tests/test_sleep" in detail
+
+
+def test_a_prediction_has_every_field_of_replicates_documented_example(
+    tenant: httpx.Client, image: str
+) -> None:
+    """The server direction of tests/unit/remote/test_documented_examples.py: what tilework
+    serves carries every field the documentation's prediction object has."""
+    created = create(tenant, image).json()
+    assert set(REPLICATE_PREDICTION) <= set(created)
+    assert set(REPLICATE_PREDICTION["urls"]) <= set(created["urls"])
+    assert created["status"] in ("starting", "processing", "succeeded", "failed", "canceled")

@@ -80,6 +80,10 @@ class Finished:
     # "tilework:outputs/N" in it (output_reference) stands for the URL of output N, signed
     # when the job is read.
     result: JsonDict | None = None
+    # What a success is charged when it is not its outputs' megapixels (a hosted model's use),
+    # and what the ledger says of it: provider, model, units.
+    cost: float | None = None
+    cost_detail: JsonDict | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,19 @@ def output_reference_index(value: str) -> int | None:
     if value.startswith(OUTPUT_REFERENCE) and value[len(OUTPUT_REFERENCE) :].isdigit():
         return int(value[len(OUTPUT_REFERENCE) :])
     return None
+
+
+def with_output_urls(value: Any, urls: list[str]) -> Any:
+    """``value`` with each ``tilework:outputs/N`` reference (``Finished.result``)
+    replaced by output N's signed URL, freshly signed at every read."""
+    if isinstance(value, str):
+        index = output_reference_index(value)
+        return urls[index] if index is not None and index < len(urls) else value
+    if isinstance(value, list):
+        return [with_output_urls(item, urls) for item in value]
+    if isinstance(value, dict):
+        return {name: with_output_urls(item, urls) for name, item in value.items()}
+    return value
 
 
 # A deferred state's key whose value the job shows as its ``remote`` (provider, request id):

@@ -60,6 +60,18 @@ PUBLIC_BASE_URLS = {
 FAL_JWKS_URL = "https://rest.alpha.fal.ai/.well-known/jwks.json"
 
 
+class ModelPrice(BaseModel):
+    """What a hosted model costs a key that counts credits: per request, plus per second of the
+    provider's measured run (Replicate's ``metrics.predict_time``), plus per billable unit
+    (fal's ``x-fal-billable-units``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_request: float = Field(0.0, ge=0)
+    per_second: float = Field(0.0, ge=0)
+    per_unit: float = Field(0.0, ge=0)
+
+
 class Provider(BaseModel):
     """A remote service that runs models: Replicate's API or fal's queue (or another tilework
     server speaking either). A job's model stage, or a ``predict`` job, is handed to it."""
@@ -88,6 +100,12 @@ class Provider(BaseModel):
     jwks_url: AnyHttpUrl = Field(
         description="fal: where the Ed25519 keys its webhooks are signed with are published; "
         f"empty means fal's ({FAL_JWKS_URL}).",
+    )
+
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="Credits per model (owner/name as predict names it): "
+        '{"fal-ai/flux/dev": {"per_unit": 2}}; a model without one costs 1 credit a request.',
     )
 
     @model_validator(mode="before")

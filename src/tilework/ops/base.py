@@ -130,6 +130,11 @@ class Operation(Generic[P]):
         credits (``core.credits``) is this in megapixels. By default none."""
         return 0.0
 
+    def price(self, params: P, settings: Settings) -> float | None:
+        """The credits to reserve when they do not follow from output pixels (a hosted
+        model's price); None: ``output_pixels`` prices the job."""
+        return None
+
     def plan(
         self, job: JobRecord, params: P, stage: int, previous: list[TaskRecord]
     ) -> NextStage | Finished:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tilework.core.credits import megapixel_cost
+from tilework.core.credits import MINIMUM_COST, megapixel_cost
 from tilework.core.jobs import NewJob
 from tilework.core.keys import ApiKey
 from tilework.core.settings import Settings
@@ -103,7 +103,11 @@ def _price(
     settings: Settings,
 ) -> float:
     """The credits to reserve: the operation's output megapixels for this input. A URL's image
-    is priced as the largest square input allowed; the charge at the end is what was made."""
+    is priced as the largest square input allowed; the charge at the end is what was made.
+    An operation with a price of its own (a hosted model's) names it."""
+    fixed = operation.price(params, settings)
+    if fixed is not None:
+        return max(MINIMUM_COST, fixed)
     if "key" in source:
         with objects.open(source["key"]) as handle:
             found = read_size_of(handle, settings.max_input_pixels)

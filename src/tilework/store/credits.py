@@ -43,13 +43,21 @@ def reserve(conn: sa.Connection, key_id: str, job_id: str, cost: float) -> None:
     _record(conn, key_id, job_id, RESERVE, -cost, balance)
 
 
-def settle(conn: sa.Connection, job: Mapping[Any, Any], succeeded: bool) -> None:
+def settle(
+    conn: sa.Connection,
+    job: Mapping[Any, Any],
+    succeeded: bool,
+    made: float | None = None,
+    detail: JsonDict | None = None,
+) -> None:
     """At a job's end the reservation is released; a success is then charged what it made
-    (its outputs' megapixels, never more than was reserved)."""
+    (``made``, else its outputs' megapixels; never more than was reserved), the charge's
+    row saying what for (``detail``)."""
     cost, key_id = job.get("cost"), job.get("key_id")
     if not cost or key_id is None:
         return
-    spent = min(float(cost), made_cost(job.get("outputs") or [])) if succeeded else 0.0
+    used = made_cost(job.get("outputs") or []) if made is None else made
+    spent = min(float(cost), used) if succeeded else 0.0
     balance = conn.execute(
         api_keys.update()
         .where(api_keys.c.id == key_id)
@@ -58,7 +66,7 @@ def settle(conn: sa.Connection, job: Mapping[Any, Any], succeeded: bool) -> None
     ).scalar_one()
     _record(conn, key_id, job["id"], RELEASE, float(cost), balance + spent)
     if succeeded:
-        _record(conn, key_id, job["id"], CHARGE, -spent, balance)
+        _record(conn, key_id, job["id"], CHARGE, -spent, balance, detail)
 
 
 def ledger(database: Database, key_id: str, limit: int = 200) -> list[JsonDict]:
@@ -74,7 +82,13 @@ def ledger(database: Database, key_id: str, limit: int = 200) -> list[JsonDict]:
 
 
 def _record(
-    conn: sa.Connection, key_id: str, job_id: str | None, kind: str, amount: float, balance: float
+    conn: sa.Connection,
+    key_id: str,
+    job_id: str | None,
+    kind: str,
+    amount: float,
+    balance: float,
+    detail: JsonDict | None = None,
 ) -> None:
     conn.execute(
         credit_ledger.insert().values(
@@ -84,5 +98,6 @@ def _record(
             amount=amount,
             balance=balance,
             created_at=time.time(),
+            detail=detail,
         )
     )

@@ -180,6 +180,8 @@ credit_ledger = sa.Table(
     sa.Column("amount", sa.Float, nullable=False),  # signed: what the balance moved by
     sa.Column("balance", sa.Float, nullable=False),  # the balance after the movement
     sa.Column("created_at", sa.Float, nullable=False),
+    # What a charge was for, when not megapixels: {provider, model, units, predict_seconds}.
+    sa.Column("detail", sa.JSON),
     sa.Index("ix_credit_ledger_key", "key_id", "id"),
     sa.Index("ix_credit_ledger_job", "job_id"),
 )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tilework.api.v1.bodies import with_output_urls
-from tilework.core.jobs import output_reference, output_reference_index
+from tilework.core.jobs import output_reference, output_reference_index, with_output_urls
 
 
 def test_references_anywhere_in_the_result_become_the_outputs_urls() -> None:

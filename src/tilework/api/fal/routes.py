@@ -31,6 +31,7 @@ from tilework.api.fal.views import (
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import EventType, JobRecord, JobStatus
 from tilework.core.keys import ApiKey
+from tilework.service.cancels import cancel_job
 from tilework.service.models import deployment_of, find_operation
 from tilework.service.services import Services
 from tilework.service.submit import JobRequest, submit
@@ -183,7 +184,7 @@ async def request_cancel(
         return JSONResponse({"status": "NOT_FOUND"}, status_code=404)
     if before.status.terminal:
         return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400)
-    after = await run_in_threadpool(services.queue.cancel_job, request_id, key.tenant)
+    after = await run_in_threadpool(cancel_job, services, request_id, key.tenant)
     if after is None or after.status is not JobStatus.CANCELED:
         # It ended on its own between the two reads.
         return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400)
@@ -243,12 +244,15 @@ async def _submit(
     operation, params = _model(services, app_id)
     params = {**params, **body}
     image = params.pop(IMAGE_FIELD, None)
-    if not isinstance(image, str) or not image:
-        raise invalid_fields(
-            [{"loc": (IMAGE_FIELD,), "msg": "give the image as a URL or a data: URI"}]
-        )
-    objects, max_bytes = services.objects_for(key.tenant), services.settings.max_upload_bytes
-    source = await run_in_threadpool(image_source, objects, max_bytes, image, IMAGE_FIELD)
+    source: dict[str, Any] = {}
+    if image is not None or services.registry.get(operation).needs_input:
+        if not isinstance(image, str) or not image:
+            raise invalid_fields(
+                [{"loc": (IMAGE_FIELD,), "msg": "give the image as a URL or a data: URI"}]
+            )
+        objects = services.objects_for(key.tenant)
+        max_bytes = services.settings.max_upload_bytes
+        source = await run_in_threadpool(image_source, objects, max_bytes, image, IMAGE_FIELD)
     request = JobRequest(
         operation,
         source,

@@ -14,7 +14,7 @@ from typing import Any
 from tilework.api.v1.bodies import iso
 from tilework.core.credits import made_cost
 from tilework.core.errors import HTTP_STATUS, ErrorCode, TileworkError
-from tilework.core.jobs import EventType, JobRecord, JobStatus, job_progress
+from tilework.core.jobs import EventType, JobRecord, JobStatus, job_progress, with_output_urls
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
 from tilework.objects.tenants import TenantObjects
@@ -93,11 +93,15 @@ def result(settings: Settings, objects: ObjectStore, job: JobRecord) -> tuple[in
                 "url": output["url"],
                 "width": output.get("width"),
                 "height": output.get("height"),
-                "content_type": f"image/{output.get('format') or 'octet-stream'}",
+                "content_type": output.get("content_type")
+                or f"image/{output.get('format') or 'octet-stream'}",
                 "file_size": output.get("bytes"),
             }
             for output in outputs
         ]
+        if job.result is not None:  # a hosted model's answer, as it gave it
+            answer = with_output_urls(job.result, [output["url"] for output in outputs])
+            return 200, answer if isinstance(answer, dict) else {"output": answer}
         return 200, {"images": images, "outputs": outputs, "warnings": job.warnings}
     if job.status is JobStatus.CANCELED:
         detail = job.error_message or "canceled"

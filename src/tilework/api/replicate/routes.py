@@ -28,6 +28,7 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobRecord
 from tilework.core.keys import ApiKey
 from tilework.core.settings import Deployment
+from tilework.service.cancels import cancel_job
 from tilework.service.models import deployment_of, model_name, operation_of
 from tilework.service.services import Services
 from tilework.service.submit import JobRequest, submit
@@ -160,7 +161,7 @@ def get_prediction(prediction_id: str, services: AppServices, key: Caller) -> di
 
 @router.post("/predictions/{prediction_id}/cancel", response_model=schemas.Prediction)
 def cancel_prediction(prediction_id: str, services: AppServices, key: Caller) -> dict[str, Any]:
-    job = _found(services.queue.cancel_job(prediction_id, key.tenant), prediction_id)
+    job = _found(cancel_job(services, prediction_id, key.tenant), prediction_id)
     return prediction_body(services.settings, services.objects, job, services.events.after(job.id))
 
 
@@ -224,9 +225,13 @@ async def _create(
     preset: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     wait = preferred_wait(headers.prefer)
-    image, params = split_input(body)
+    image, params = split_input(body, services.registry.get(operation).needs_input)
     objects, max_bytes = services.objects_for(key.tenant), services.settings.max_upload_bytes
-    source = await run_in_threadpool(image_source, objects, max_bytes, image, "input.image")
+    source = (
+        {}
+        if image is None
+        else await run_in_threadpool(image_source, objects, max_bytes, image, "input.image")
+    )
     request = JobRequest(
         operation,
         source,

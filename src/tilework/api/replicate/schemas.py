@@ -19,7 +19,8 @@ class Prediction(BaseModel):
     model: str
     version: str
     input: dict[str, Any]
-    output: str | list[str] | None
+    # A file's URL, or a list of them; for predict, the hosted model's own answer.
+    output: str | list[Any] | dict[str, Any] | None
     logs: str | None
     error: str | None
     status: Literal["starting", "processing", "succeeded", "failed", "canceled"]

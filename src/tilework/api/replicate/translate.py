@@ -54,10 +54,13 @@ def cancel_after_seconds(value: str | None) -> float | None:
     return seconds
 
 
-def split_input(body: PredictionCreate) -> tuple[str, dict[str, Any]]:
-    """The prediction's ``image``, and the rest of its ``input``: the operation's params."""
+def split_input(body: PredictionCreate, needs_image: bool) -> tuple[str | None, dict[str, Any]]:
+    """The prediction's ``image`` (None: none given, for an operation that takes none), and
+    the rest of its ``input``: the operation's params."""
     params = dict(body.input)
     image = params.pop("image", None)
+    if image is None and not needs_image:
+        return None, params
     if not isinstance(image, str) or not image:
         raise invalid("input.image", "give the image as a URL or a data: URI")
     return image, params

@@ -6,7 +6,7 @@ from typing import Any
 
 from tilework.api.replicate.translate import OWNER
 from tilework.api.v1.bodies import iso
-from tilework.core.jobs import EventType, JobRecord, JobStatus, job_progress
+from tilework.core.jobs import EventType, JobRecord, JobStatus, job_progress, with_output_urls
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
 from tilework.objects.tenants import TenantObjects
@@ -24,8 +24,10 @@ def prediction_body(
     seconds = settings.signed_url_seconds
     tenant_objects = TenantObjects(objects, job.tenant)
     urls = [tenant_objects.url(output["key"], seconds) for output in job.outputs]
-    output: str | list[str] | None = None
-    if job.status is JobStatus.SUCCEEDED:
+    output: Any = None
+    if job.status is JobStatus.SUCCEEDED and job.result is not None:
+        output = with_output_urls(job.result, urls)  # a hosted model's answer, as it gave it
+    elif job.status is JobStatus.SUCCEEDED:
         output = urls[0] if len(urls) == 1 else urls
     metrics = {}
     if job.started_at is not None and job.completed_at is not None:
@@ -56,6 +58,8 @@ def prediction_body(
 
 def _prediction_input(seconds: int, objects: ObjectStore, job: JobRecord) -> dict[str, Any]:
     source = job.input
+    if not source:  # a job without an input image (predict)
+        return dict(job.params)
     image = source.get("url") or objects.url(source["key"], seconds)
     return {"image": image, **job.params}
 

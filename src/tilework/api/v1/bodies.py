@@ -4,10 +4,9 @@ output URLs (a late webhook retry carries URLs that still work)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from tilework.api.v1 import schemas
-from tilework.core.jobs import JobRecord, job_progress, output_reference_index
+from tilework.core.jobs import JobRecord, job_progress, with_output_urls
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
 from tilework.objects.tenants import TenantObjects
@@ -61,19 +60,6 @@ def job_body(settings: Settings, objects: ObjectStore, job: JobRecord) -> schema
         result=result,
         remote=schemas.RemoteRequest(**job.remote) if job.remote else None,
     )
-
-
-def with_output_urls(value: Any, urls: list[str]) -> Any:
-    """``value`` with each ``tilework:outputs/N`` reference (``core.jobs.Finished.result``)
-    replaced by output N's signed URL, freshly signed at every read."""
-    if isinstance(value, str):
-        index = output_reference_index(value)
-        return urls[index] if index is not None and index < len(urls) else value
-    if isinstance(value, list):
-        return [with_output_urls(item, urls) for item in value]
-    if isinstance(value, dict):
-        return {name: with_output_urls(item, urls) for name, item in value.items()}
-    return value
 
 
 def event_body(settings: Settings, objects: ObjectStore, event: JobEvent) -> schemas.JobEvent:

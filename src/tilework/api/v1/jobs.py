@@ -12,6 +12,7 @@ from tilework.api.v1 import schemas
 from tilework.api.v1.bodies import job_body
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobRecord, JobStatus
+from tilework.service import cancels
 from tilework.service.services import Services
 from tilework.service.submit import JobRequest, submit
 from tilework.service.waits import finished_within
@@ -90,7 +91,7 @@ def list_jobs(
 )
 def cancel_job(job_id: str, services: AppServices, key: Caller) -> schemas.Job:
     """Cancel a job; a job that already ended is returned as it is."""
-    return _body(services, _found(services.queue.cancel_job(job_id, key.tenant), job_id))
+    return _body(services, _found(cancels.cancel_job(services, job_id, key.tenant), job_id))
 
 
 def _job_request(body: schemas.JobCreate, idempotency_key: str | None) -> JobRequest:

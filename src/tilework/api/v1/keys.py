@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,6 +96,9 @@ class LedgerEntry(BaseModel):
     balance: float = Field(description="The balance after it.")
     job_id: str | None
     at: str
+    detail: dict[str, Any] | None = Field(
+        None, description="What a charge was for, beyond megapixels: provider, model, units."
+    )
 
 
 class Ledger(BaseModel):
@@ -124,6 +129,7 @@ def _ledger(services: Services, key_id: str) -> Ledger:
             balance=row["balance"],
             job_id=row["job_id"],
             at=iso(row["created_at"]) or "",
+            detail=row.get("detail"),
         )
         for row in ledger(services.database, key_id)
     ]

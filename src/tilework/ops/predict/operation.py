@@ -10,7 +10,7 @@ from tilework.core.jobs import Finished, JobRecord, NextStage, PlannedTask, Task
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation
-from tilework.ops.predict.params import MODEL_SHAPES, PredictParams
+from tilework.ops.predict.params import MODEL_SHAPES, PredictParams, model_price, reserved_cost
 
 
 class Predict(Operation[PredictParams]):
@@ -41,6 +41,14 @@ class Predict(Operation[PredictParams]):
             raise _invalid("input", f"image_field {params.image_field!r} needs an input image")
         if params.image_field is None and source:
             raise _invalid("params.image_field", "name the input field the image goes to")
+        if model_price(settings, params).per_unit > 0 and params.max_units is None:
+            raise _invalid(
+                "params.max_units",
+                "the model is priced per billable unit: give the most it may use",
+            )
+
+    def price(self, params: PredictParams, settings: Settings) -> float | None:
+        return reserved_cost(model_price(settings, params), params)
 
     def plan(
         self, job: JobRecord, params: PredictParams, stage: int, previous: list[TaskRecord]
@@ -49,7 +57,12 @@ class Predict(Operation[PredictParams]):
             return NextStage([PlannedTask("predict")])
         (task,) = previous
         done = task.result or {}
-        return Finished(list(done.get("outputs", [])), result=done.get("result"))
+        return Finished(
+            list(done.get("outputs", [])),
+            result=done.get("result"),
+            cost=done.get("cost"),
+            cost_detail=done.get("cost_detail"),
+        )
 
 
 def _invalid(field: str, message: str) -> TileworkError:

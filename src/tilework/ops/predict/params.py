@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tilework.core.settings import ProviderKind
+from tilework.core.credits import MINIMUM_COST
+from tilework.core.settings import ModelPrice, ProviderKind, Settings
 
 # owner/name, then a path (fal: owner/app/path) or a version (Replicate: owner/name:version).
 MODEL_PATTERN = r"^[\w.-]+/[\w.-]+(/[\w./-]+)?(:[\w.-]+)?$"
@@ -42,10 +43,46 @@ class PredictParams(BaseModel):
         description="The input field that gets the job's input image, as a URL the provider "
         "can fetch; none: the job needs no input image.",
     )
+    max_units: float | None = Field(
+        None,
+        gt=0,
+        description="The most billable units the request may use: needed when the model is "
+        "priced per unit, as the credits reserved at submit.",
+    )
     timeout_seconds: float = Field(
         600.0,
         gt=0,
         le=MAX_TIMEOUT_SECONDS,
         description="From the remote submit: past it the remote request is canceled and the "
         "job fails with timeout.",
+    )
+
+
+# A model the operator gave no price: one credit a request, as the least any job costs.
+UNPRICED = ModelPrice(per_request=MINIMUM_COST)
+
+
+def model_price(settings: Settings, params: PredictParams) -> ModelPrice:
+    """The model's price in its provider's table (by its name, then without a version)."""
+    prices = settings.providers[params.provider].prices
+    found = prices.get(params.model) or prices.get(params.model.partition(":")[0])
+    return found or UNPRICED
+
+
+def reserved_cost(price: ModelPrice, params: PredictParams) -> float:
+    """The most the request can cost: its time bounded by ``timeout_seconds``, its units by
+    ``max_units``."""
+    return round(
+        price.per_request
+        + price.per_second * params.timeout_seconds
+        + price.per_unit * (params.max_units or 0.0),
+        4,
+    )
+
+
+def used_cost(price: ModelPrice, seconds: float | None, units: float | None) -> float:
+    """What the request cost, from what the provider says it used."""
+    return round(
+        price.per_request + price.per_second * (seconds or 0.0) + price.per_unit * (units or 0.0),
+        4,
     )

@@ -37,7 +37,7 @@ from tilework.objects.paths import job_output_key
 from tilework.objects.uploads import upload
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import download
-from tilework.ops.predict.params import PredictParams
+from tilework.ops.predict.params import PredictParams, model_price, used_cost
 from tilework.remote.clients import (
     ProviderClient,
     RemoteRequest,
@@ -79,6 +79,7 @@ def predict(ctx: TaskContext[PredictParams]) -> JsonDict:
                     "provider": params.provider,
                     "model": params.model,
                     "request_id": request.id,
+                    "request": request.to_json(),  # how a cancel reaches it (service.cancels)
                 },
             }
             raise TaskDeferred(state, FIRST_POLL_SECONDS)
@@ -100,7 +101,15 @@ def predict(ctx: TaskContext[PredictParams]) -> JsonDict:
         raise _ended(ErrorCode.PROVIDER_FAILED, params, request, f"ended {remote.status}: {said}")
     with ctx.step("provider_fetch"):
         outputs, result = keep_files(ctx, remote.output, configured.hosts)
-    return {"outputs": outputs, "result": result, "usage": _usage(remote)}
+    price = model_price(settings, params)
+    detail = {
+        "provider": params.provider,
+        "model": params.model,
+        "request_id": request.id,
+        **_usage(remote),
+    }
+    cost = used_cost(price, remote.predict_seconds, remote.billable_units)
+    return {"outputs": outputs, "result": result, "cost": cost, "cost_detail": detail}
 
 
 def _ended(

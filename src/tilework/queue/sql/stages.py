@@ -181,7 +181,7 @@ class Stages:
             .mappings()
             .one()
         )
-        settle(conn, done, succeeded=True)
+        settle(conn, done, succeeded=True, made=finished.cost, detail=finished.cost_detail)
         record_event(conn, done, EventType.SUCCEEDED)
 
 

@@ -1,4 +1,5 @@
-"""A job's result (a hosted model's JSON) and the remote request it waits on.
+"""A job's result (a hosted model's JSON), the remote request it waits on, and what a ledger
+row's charge was for.
 
 Revision ID: 0007
 Revises: 0006
@@ -15,9 +16,13 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("result", sa.JSON))
         batch.add_column(sa.Column("remote", sa.JSON))
+    with op.batch_alter_table("credit_ledger") as batch:
+        batch.add_column(sa.Column("detail", sa.JSON))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("credit_ledger") as batch:
+        batch.drop_column("detail")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("remote")
         batch.drop_column("result")
