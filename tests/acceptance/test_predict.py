@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import pytest
 
 from tests.support import images
 from tests.support.server import ServerProcess, providing_server, tilework_env
+from tests.support.tcpproxy import TcpProxy
 
 # Each kind's name for the input image, as a tilework server of that kind reads it.
 IMAGE_FIELDS = {"rep": "image", "fal": "image_url"}
@@ -371,3 +373,62 @@ def test_a_key_with_credits_is_charged_what_the_model_used(
     assert (failed["id"], "charge") not in rows
     assert rows[(failed["id"], "release")]["amount"] == 2 + 10 * 30
     assert ledger["credits"] == pytest.approx(1000 - 3 + rep_charge["amount"])
+
+
+def test_a_host_killed_between_the_submit_and_its_record_adopts_the_request(
+    provider: ServerProcess, photo: Path, tmp_path: Path
+) -> None:
+    """The provider has made the prediction, its answer has not come back, and the host dies
+    (kill -9). The next attempt finds the prediction by the callback URL that names the task
+    and adopts it: the provider runs the model once, and the job ends with that request."""
+    proxy = TcpProxy("127.0.0.1", provider.port).start()
+    settings: dict[str, Any] = {
+        "workers": 1,
+        "lease_seconds": 2,
+        "provider_poll_seconds": 1,
+        # Callbacks go nowhere (polling finds the end); the callback URL stays the same
+        # across the restart, as a deployment's public URL does.
+        "public_url": "http://127.0.0.1:9",
+        "providers": json.dumps(
+            {"rep": {"base_url": f"http://127.0.0.1:{proxy.port}", "token": provider.api_key}}
+        ),
+    }
+    made_before = len(provider_resizes(provider))
+    proxy.answering.clear()
+    host = ServerProcess(tmp_path / "home", **settings).start()
+    try:
+        body = {
+            "operation": "predict",
+            "params": {
+                "provider": "rep",
+                "model": "tilework/resize",
+                "input": {"width": 5, "image": inline(photo)},
+            },
+        }
+        job_id = host.http.post("/v1/jobs", json=body).json()["id"]
+        deadline = time.monotonic() + 30
+        while len(provider_resizes(provider)) == made_before:  # made there, not yet answered
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        host.stop(signal.SIGKILL)
+    finally:
+        proxy.answering.set()
+    host = ServerProcess(tmp_path / "home", **settings).start()
+    try:
+        with host.client() as client:
+            job = client.wait(job_id)
+    finally:
+        assert host.stop() == 0, host.log()
+        proxy.cut()
+    assert job["status"] == "succeeded", job["error"]
+    made = provider_resizes(provider)
+    assert len(made) == made_before + 1  # billed once
+    assert job["remote"]["request_id"] == made[0]["id"]
+    assert "remote_request_adopted" in host.log()
+
+
+def provider_resizes(provider: ServerProcess) -> list[dict[str, Any]]:
+    """The provider's resize jobs, newest first."""
+    listed = provider.http.get("/v1/jobs", params={"operation": "resize", "limit": 200})
+    items: list[dict[str, Any]] = listed.json()["items"]
+    return items

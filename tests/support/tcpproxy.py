@@ -1,7 +1,9 @@
 """A TCP forwarder on 127.0.0.1 that a test can cut and restore: the database "goes away".
 
 Cutting closes the listening socket and every open connection, so clients see what they would
-see if the database host died: refused connects and dropped sessions.
+see if the database host died: refused connects and dropped sessions. Holding answers lets
+requests through but keeps what comes back until released: a server that has acted on a
+request and not yet answered it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self.answering = threading.Event()  # cleared: answers wait until it is set again
+        self.answering.set()
 
     def start(self) -> TcpProxy:
         listener = socket.socket()
@@ -59,12 +63,16 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._open.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            for source, sink, answers in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(
+                    target=self._pipe, args=(source, sink, answers), daemon=True
+                ).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
         try:
             while data := source.recv(CHUNK):
+                if answers:
+                    self.answering.wait()
                 sink.sendall(data)
         except OSError:
             pass

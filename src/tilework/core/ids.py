@@ -36,3 +36,11 @@ def holder_id(role: str) -> str:
     """Who holds a lease: this host and process, and ``role`` within it (a worker's index,
     ``webhooks``), as the rows' ``worker_id`` shows it."""
     return f"{socket.gethostname()}:{os.getpid()}:{role}"
+
+
+def id_time(identifier: str) -> float:
+    """When an id of ``new_id`` was made, in Unix seconds (its first 48 bits)."""
+    value = 0
+    for char in identifier.lower():
+        value = value * 32 + _ALPHABET.index(char)
+    return (value >> _RANDOM_BITS) / 1000

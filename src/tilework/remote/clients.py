@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from tilework.core.settings import Provider, ProviderKind, Settings
 from tilework.remote.http import ProviderHttp
 
+# How many pages of predictions a search for a lost request reads (100 a page at Replicate).
+FIND_PAGES = 10
 # Replicate's states that are not an end.
 REPLICATE_RUNNING = frozenset({"starting", "processing"})
 
@@ -103,6 +106,21 @@ class ReplicateClient(ProviderClient):
 
     def cancel(self, request: RemoteRequest) -> None:
         self.http.call("POST", f"/v1/predictions/{quote(request.id)}/cancel")
+
+    def find(self, webhook: str, created_after: float) -> RemoteRequest | None:
+        """A prediction made since ``created_after`` whose webhook is ``webhook``: the
+        request a host submitted and died before recording (``webhook`` names the task)."""
+        since = datetime.fromtimestamp(created_after, UTC).isoformat()
+        page: str | None = f"/v1/predictions?{urlencode({'created_after': since})}"
+        for _ in range(FIND_PAGES):
+            if page is None:
+                return None
+            listed = self.http.call("GET", page)
+            for prediction in listed.get("results") or []:
+                if prediction.get("webhook") == webhook:
+                    return RemoteRequest(str(prediction["id"]))
+            page = listed.get("next")
+        return None
 
     def webhook_secret(self) -> str:
         """The configured secret, else the one the provider names for its default webhook."""

@@ -30,6 +30,7 @@ class Prediction(BaseModel):
     data_removed: bool
     deadline: str | None
     source: str
+    webhook: str | None = None
     metrics: dict[str, float]
     urls: PredictionUrls
 

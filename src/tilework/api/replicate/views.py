@@ -47,6 +47,10 @@ def prediction_body(
         "data_removed": False,
         "deadline": iso(job.deadline),
         "source": "api",
+        # As Replicate shows it: a caller finds its own prediction by it after a crash.
+        "webhook": (job.webhook or {}).get("url")
+        if (job.webhook or {}).get("format") == "replicate"
+        else None,
         "metrics": metrics,
         "urls": {
             "get": f"{base}/predictions/{job.id}",

@@ -31,6 +31,7 @@ from urllib.parse import unquote_to_bytes
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import SNIFF_BYTES, sniff
+from tilework.core.ids import id_time
 from tilework.core.jobs import REMOTE_STATE_KEY, JsonDict, TaskDeferred, output_reference
 from tilework.imaging.header import read_size
 from tilework.objects.paths import job_output_key
@@ -43,11 +44,13 @@ from tilework.remote.clients import (
     RemoteRequest,
     RemoteState,
     RemoteStatus,
+    ReplicateClient,
     provider_client,
 )
 from tilework.remote.http import log
 
 FIRST_POLL_SECONDS = 1.0
+CLOCK_SKEW_SECONDS = 300  # the provider's clock against ours, when searching by time
 SVG_SNIFF_BYTES = 1024  # an XML declaration and comments may come before <svg
 
 
@@ -132,6 +135,13 @@ def _submit(
     if params.image_field is not None:
         inputs[params.image_field] = _input_url(ctx)
     webhook = callback_url(settings.resolved_public_url, params.provider, ctx.task.id)
+    if ctx.task.attempts > 1 and isinstance(client, ReplicateClient):
+        # An earlier attempt may have submitted and died before the deferral recorded it:
+        # its request names this task's callback, so it is found and adopted, not repeated.
+        orphan = client.find(webhook, id_time(ctx.job_id) - CLOCK_SKEW_SECONDS)
+        if orphan is not None:
+            log.warning("remote_request_adopted", job_id=ctx.job_id, request_id=orphan.id)
+            return orphan
     with _throttled(state):  # nothing was started: submitted again after the wait
         return client.submit(params.model, inputs, webhook)
 
