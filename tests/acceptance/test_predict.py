@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,9 @@ from tests.support.tcpproxy import TcpProxy
 
 # Each kind's name for the input image, as a tilework server of that kind reads it.
 IMAGE_FIELDS = {"rep": "image", "fal": "image_url"}
+# What the consumer's noop costs a key with credits: Replicate's per request and per second of
+# its measured run, fal's per billable unit.
+PRICES = {"rep": {"per_request": 2, "per_second": 10}, "fal": {"per_unit": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +57,38 @@ def consumer(
 ) -> Iterator[ServerProcess]:
     """A server whose jobs run on ``provider``; polling only every 2 minutes, so within a test
     only a verified callback wakes a task."""
+    configured = json.loads(entries(provider))
+    for name, price in PRICES.items():
+        configured[name]["prices"] = {"tilework/noop": price}
     running = ServerProcess(
         tmp_path_factory.mktemp("consumer") / "home",
         workers=2,
-        providers=entries(provider),
+        providers=json.dumps(configured),
         provider_poll_seconds=120,
     ).start()
     yield running
     assert running.stop() == 0, running.log()
+
+
+@pytest.fixture(scope="module")
+def doubting(
+    provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server that cannot check the provider's callbacks (Replicate: a secret that is not
+    the provider's; fal: a key document that is its own), so it polls every second; and whose
+    ``*-nobody`` providers send a token the provider does not know."""
+    server = ServerProcess(
+        tmp_path_factory.mktemp("doubting") / "home", workers=1, provider_poll_seconds=1
+    )
+    configured = json.loads(entries(provider))
+    configured["rep"]["webhook_secret"] = "whsec_" + "A" * 32
+    configured["fal"]["jwks_url"] = f"{server.url}/.well-known/jwks.json"
+    for kind in ("rep", "fal"):
+        configured[f"{kind}-nobody"] = {**json.loads(entries(provider))[kind], "token": "tw_nobody"}
+    server.env["TILEWORK_PROVIDERS"] = json.dumps(configured)
+    server.start()
+    yield server
+    assert server.stop() == 0, server.log()
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +107,7 @@ def predict(
         }
         if photo is not None:
             body["input"] = {"key": client.upload(photo)["key"]}
-            body["params"]["image_field"] = IMAGE_FIELDS[provider]
+            body["params"]["image_field"] = IMAGE_FIELDS[provider.split("-")[0]]
         created = server.http.post("/v1/jobs", json=body)
         assert created.status_code == 201, created.text
         return client.wait(created.json()["id"])
@@ -146,7 +174,7 @@ def test_a_job_without_an_input_and_a_file_the_decoder_refuses_to_read(
 
 @pytest.mark.parametrize("kind", ["rep", "fal"])
 def test_the_providers_refusals_and_failures_are_the_jobs(
-    provider: ServerProcess, consumer: ServerProcess, photo: Path, kind: str, tmp_path: Path
+    consumer: ServerProcess, photo: Path, kind: str
 ) -> None:
     invalid = predict(consumer, photo, kind, "tilework/resize", input={"width": -3})
     assert invalid["status"] == "failed" and invalid["attempts"] == 1
@@ -164,15 +192,6 @@ def test_the_providers_refusals_and_failures_are_the_jobs(
     )
     assert failed["status"] == "failed" and failed["error"]["code"] == "provider_failed"
     assert "download_failed" in failed["error"]["message"] or "9" in failed["error"]["message"]
-    # A token the provider does not know: the operator's to mend.
-    wrong = ServerProcess(
-        tmp_path / "home", workers=1, providers=entries(provider, token="tw_nobody")
-    ).start()
-    try:
-        refused = predict(wrong, photo, kind, "tilework/resize", input={"width": 5})
-    finally:
-        assert wrong.stop() == 0, wrong.log()
-    assert refused["error"]["code"] == "provider_misconfigured" and refused["attempts"] == 1
 
 
 def test_past_its_timeout_the_remote_request_is_canceled(
@@ -193,30 +212,28 @@ def test_past_its_timeout_the_remote_request_is_canceled(
 
 @pytest.mark.parametrize("kind", ["rep", "fal"])
 def test_a_forged_callback_wakes_nothing_and_polling_finds_the_end(
-    provider: ServerProcess, photo: Path, tmp_path: Path, kind: str
+    doubting: ServerProcess, photo: Path, kind: str
 ) -> None:
-    """Callbacks refused (Replicate: a secret that is not the provider's; fal: keys from a
-    document that is not the provider's): the task polls and still ends."""
-    server = ServerProcess(tmp_path / "home", workers=1, provider_poll_seconds=1)
-    wrong = {
-        "rep": {"webhook_secret": "whsec_" + "A" * 32},
-        # A real key document, but this server's own: the provider's signatures fail it.
-        "fal": {"jwks_url": f"{server.url}/.well-known/jwks.json"},
-    }[kind]
-    server.env["TILEWORK_PROVIDERS"] = entries(provider, **wrong)
-    server.start()
-    try:
-        job = predict(server, photo, kind, "tilework/resize", input={"width": 6})
-        assert job["status"] == "succeeded", job["error"]
-        task_id = 1  # the server's first task
-        forged = httpx.post(
-            f"{server.url}/v1/providers/{kind}/callbacks/{task_id}",
-            content=json.dumps({"id": job["remote"]["request_id"]}),
-            headers={"content-type": "application/json"},
-        )
-        assert forged.status_code == 401
-    finally:
-        assert server.stop() == 0, server.log()
+    job = predict(doubting, photo, kind, "tilework/resize", input={"width": 6})
+    assert job["status"] == "succeeded", job["error"]
+    # The provider's own callbacks were refused: the task found the end by asking. A forged
+    # one to the same task is refused as well.
+    (task_id,) = set(re.findall(rf"job_id='{job['id']}' task_id=(\d+)", doubting.log()))
+    forged = httpx.post(
+        f"{doubting.url}/v1/providers/{kind}/callbacks/{task_id}",
+        content=json.dumps({"id": job["remote"]["request_id"]}),
+        headers={"content-type": "application/json"},
+    )
+    assert forged.status_code == 401
+
+
+def test_a_token_the_provider_does_not_know_is_the_operators_to_mend(
+    doubting: ServerProcess, photo: Path
+) -> None:
+    for name in ("rep-nobody", "fal-nobody"):
+        refused = predict(doubting, photo, name, "tilework/resize", input={"width": 5})
+        assert refused["error"]["code"] == "provider_misconfigured", (name, refused["error"])
+        assert refused["attempts"] == 1 and "HTTP 401" in refused["error"]["message"]
 
 
 def test_the_cli_runs_a_model_and_downloads_what_it_made(
@@ -314,57 +331,43 @@ def test_predict_through_replicates_and_fals_routes(consumer: ServerProcess, pho
 
 
 def test_a_key_with_credits_is_charged_what_the_model_used(
-    provider: ServerProcess, photo: Path, tmp_path: Path
+    consumer: ServerProcess, photo: Path
 ) -> None:
-    """Replicate's model priced per request and per second of its measured run, fal's per
-    billable unit (which needs a bound): reserved at submit, charged what was used, released
-    when the request fails; the ledger says provider, model and units."""
-    prices = {
-        "rep": {"prices": {"tilework/resize": {"per_request": 2, "per_second": 10}}},
-        "fal": {"prices": {"tilework/resize": {"per_unit": 3}}},
-    }
-    configured = json.loads(entries(provider))
-    for name, extra in prices.items():
-        configured[name].update(extra)
-    server = ServerProcess(tmp_path / "home", workers=1, providers=json.dumps(configured)).start()
-    try:
-        with server.client() as admin:
-            key = admin.create_key("payer", "test", credits=1000)["key"]
-        with server.client(key) as payer:
-            upload = payer.upload(photo)["key"]
+    """The consumer's noop (PRICES): Replicate's priced per request and per second of its
+    measured run, fal's per billable unit (which needs a bound). Reserved at submit, charged
+    what was used, released when the request fails; the ledger says provider, model, units."""
+    with consumer.client() as admin:
+        key = admin.create_key("payer", "test", credits=1000)["key"]
+    payer_http = {"Authorization": f"Bearer {key}"}
 
-            def run(provider_name: str, **params: Any) -> httpx.Response:
-                body = {
-                    "operation": "predict",
-                    "input": {"key": upload},
-                    "params": {
-                        "provider": provider_name,
-                        "model": "tilework/resize",
-                        "image_field": IMAGE_FIELDS[provider_name],
-                        **params,
-                    },
-                }
-                return server.http.post(
-                    "/v1/jobs", json=body, headers={"Authorization": f"Bearer {key}"}
-                )
+    def run(provider_name: str, **params: Any) -> httpx.Response:
+        body = {
+            "operation": "predict",
+            "params": {"provider": provider_name, "model": "tilework/noop", **params},
+        }
+        return consumer.http.post("/v1/jobs", json=body, headers=payer_http)
 
-            unbounded = run("fal", input={"width": 5})
-            assert unbounded.status_code == 422
-            field = unbounded.json()["error"]["details"]["errors"][0]["field"]
-            assert field == "params.max_units"
-            fal_job = payer.wait(run("fal", input={"width": 5}, max_units=4).json()["id"])
-            rep_job = payer.wait(run("rep", input={"width": 5}, timeout_seconds=30).json()["id"])
-            failed = payer.wait(run("rep", input={"width": -1}, timeout_seconds=30).json()["id"])
-            ledger = payer.ledger()
-    finally:
-        assert server.stop() == 0, server.log()
+    image = {IMAGE_FIELDS["rep"]: inline(photo)}
+    with consumer.client(key) as payer:
+        unbounded = run("fal", input={"image_url": inline(photo)})
+        assert unbounded.status_code == 422
+        field = unbounded.json()["error"]["details"]["errors"][0]["field"]
+        assert field == "params.max_units"
+        fal_job = payer.wait(
+            run("fal", input={"image_url": inline(photo)}, max_units=4).json()["id"]
+        )
+        rep_job = payer.wait(run("rep", input=image, timeout_seconds=30).json()["id"])
+        failed = payer.wait(
+            run("rep", input={**image, "tasks": 0}, timeout_seconds=30).json()["id"]
+        )
+        ledger = payer.ledger()
     assert fal_job["status"] == rep_job["status"] == "succeeded" and failed["status"] == "failed"
     rows = {(row["job_id"], row["kind"]): row for row in ledger["items"]}
     assert rows[(fal_job["id"], "reserve")]["amount"] == -12  # 3 a unit, at most 4 units
     fal_charge = rows[(fal_job["id"], "charge")]
     assert fal_charge["amount"] == -3  # one billable unit, as the provider's header said
     assert fal_charge["detail"]["provider"] == "fal"
-    assert fal_charge["detail"]["model"] == "tilework/resize"
+    assert fal_charge["detail"]["model"] == "tilework/noop"
     assert fal_charge["detail"]["billable_units"] == 1
     assert rows[(rep_job["id"], "reserve")]["amount"] == -(2 + 10 * 30)
     rep_charge = rows[(rep_job["id"], "charge")]

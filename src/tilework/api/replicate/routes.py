@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from tilework.api.dependencies import AppServices, Caller
 from tilework.api.prefer import preferred_wait
 from tilework.api.replicate import schemas
-from tilework.api.replicate.problems import REFUSED_URL, ProblemRoute
+from tilework.api.replicate.problems import REFUSED_URL, Problem, ProblemRoute
 from tilework.api.replicate.translate import (
     PredictionCreate,
     as_input,
@@ -100,7 +100,11 @@ async def create_model_prediction(
 
 
 @router.post(
-    "/predictions", status_code=201, response_model=schemas.Prediction, responses=REFUSED_URL
+    "/predictions",
+    status_code=201,
+    response_model=schemas.Prediction,
+    # The version names the model: one there is not is 404, as a model's path would be.
+    responses={**REFUSED_URL, 404: {"model": Problem, "description": "No model of that version."}},
 )
 async def create_prediction(
     body: PredictionCreate,
