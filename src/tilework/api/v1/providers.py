@@ -22,7 +22,7 @@ from tilework.core.falsigning import jwks_public_keys, verify_fal_webhook
 from tilework.core.settings import ProviderKind
 from tilework.core.signatures import verify
 from tilework.remote.clients import ReplicateClient
-from tilework.remote.http import ProviderHttp
+from tilework.remote.http import ProviderHttp, log
 from tilework.service.services import Services
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
@@ -75,11 +75,16 @@ async def _verify_replicate(
 
 
 async def _verify_fal(services: Services, provider: str, request: Request, body: bytes) -> None:
-    keys = await run_in_threadpool(_fal_keys, services, provider)
-    if verify_fal_webhook(keys, request.headers, body):
-        return
-    # A key published since the document was cached: read it once more.
-    keys = await run_in_threadpool(_fal_keys, services, provider, True)
+    try:
+        keys = await run_in_threadpool(_fal_keys, services, provider)
+        if verify_fal_webhook(keys, request.headers, body):
+            return
+        # A key published since the document was cached: read it once more.
+        keys = await run_in_threadpool(_fal_keys, services, provider, True)
+    except TileworkError as error:
+        # Keys that cannot be read verify nothing; the task polls the provider meanwhile.
+        log.warning("provider_keys_unreadable", provider=provider, error=error.message)
+        keys = []
     if not verify_fal_webhook(keys, request.headers, body):
         raise TileworkError(ErrorCode.UNAUTHORIZED, "the callback's fal signature does not verify")
 
