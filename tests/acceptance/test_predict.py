@@ -8,11 +8,13 @@ import base64
 import hashlib
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ import httpx
 import pytest
 
 from tests.support import images
+from tests.support.databases import fresh_database
+from tests.support.rows import query
 from tests.support.server import ServerProcess, providing_server, tilework_env
 from tests.support.tcpproxy import TcpProxy
 
@@ -435,3 +439,84 @@ def provider_resizes(provider: ServerProcess) -> list[dict[str, Any]]:
     listed = provider.http.get("/v1/jobs", params={"operation": "resize", "limit": 200})
     items: list[dict[str, Any]] = listed.json()["items"]
     return items
+
+
+def test_two_hosts_share_a_providers_limits_and_its_cooldown(
+    provider: ServerProcess, photo: Path, tmp_path: Path
+) -> None:
+    """Two hosts on one PostgreSQL database. ``tight``'s key may have one job open on the
+    provider, so a second create is refused with 429 (Retry-After: 5): every host then waits
+    the cooldown out before its next create. (Requests in flight and creates a minute, counted
+    across hosts, are tests/store/test_gates.py's.)"""
+    with provider.client() as admin:
+        tight = admin.create_key("tight", "test", max_queued_jobs=1)["key"]
+    configured = json.loads(entries(provider))["rep"]
+    providers = json.dumps({"tight": {**configured, "token": tight}})
+    sleeper = {"image": inline(photo)}
+    with fresh_database("postgresql", tmp_path / "db") as url:
+        settings: dict[str, Any] = {
+            "workers": 2,
+            "database_url": url,
+            "providers": providers,
+            "provider_poll_seconds": 1,
+        }
+        first = ServerProcess(tmp_path / "first", **settings).start()
+        second = ServerProcess(tmp_path / "second", **settings).start()
+        # One database, one admin key: the first host made it.
+        shutil.copyfile(first.home / "admin_key", second.home / "admin_key")
+        try:
+            host_jobs: list[tuple[ServerProcess, str]] = []
+
+            def submit(host: ServerProcess, name: str, seconds: float) -> str:
+                body = {
+                    "operation": "predict",
+                    "params": {
+                        "provider": name,
+                        "model": "tilework/test_sleep",
+                        "input": {"seconds": seconds, **sleeper},
+                    },
+                }
+                job_id: str = host.http.post("/v1/jobs", json=body).json()["id"]
+                host_jobs.append((host, job_id))
+                return job_id
+
+            def remote_of(host: ServerProcess, job_id: str) -> str:
+                deadline = time.monotonic() + 30
+                while (job := host.http.get(f"/v1/jobs/{job_id}").json())["remote"] is None:
+                    assert time.monotonic() < deadline, job
+                    time.sleep(0.05)
+                return str(job["remote"]["request_id"])
+
+            remote_of(first, submit(first, "tight", 2))
+            refused = submit(second, "tight", 0)  # the provider answers 429: a cooldown
+            deadline = time.monotonic() + 30
+            while not (
+                gate := query(
+                    url,
+                    "SELECT cooldown_until FROM provider_gates "
+                    "WHERE name = 'tight' AND cooldown_until > 0",
+                )
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            cooldown_until = gate[0].cooldown_until
+            held = submit(first, "tight", 0)  # the other host: it waits the cooldown out
+            for host, job_id in host_jobs:
+                with host.client() as client:
+                    assert client.wait(job_id)["status"] == "succeeded", job_id
+            as_tight = {"Authorization": f"Bearer {tight}"}  # the jobs are its tenant's
+            made = {
+                job_id: provider.http.get(
+                    f"/v1/jobs/{remote_of(host, job_id)}", headers=as_tight
+                ).json()
+                for host, job_id in host_jobs
+            }
+        finally:
+            assert first.stop() == 0, first.log()
+            assert second.stop() == 0, second.log()
+    for job_id in (refused, held):
+        assert moment(made[job_id]["created_at"]) >= cooldown_until - 0.05, job_id
+
+
+def moment(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()

@@ -156,21 +156,3 @@ def test_a_fal_provider_does_the_tiles_woken_by_its_signed_webhooks(
             break
         time.sleep(0.1)
     assert delivery["status"] == "delivered" and "/v1/providers/gpu/callbacks/" in delivery["url"]
-
-
-def test_a_provider_that_refuses_the_token_fails_the_job_as_misconfigured(
-    provider: ServerProcess, photo: Path, tmp_path: Path
-) -> None:
-    """A wrong token is the operator's to mend: final at once, no retries, named as such."""
-    entry = fal_provider(provider, token="tw_not_a_key")
-    server = ServerProcess(
-        tmp_path / "home", workers=2, providers=json.dumps({"gpu": entry})
-    ).start()
-    try:
-        failed, _ = run(server, photo, provider="gpu")
-    finally:
-        assert server.stop() == 0, server.log()
-    assert failed["status"] == "failed"
-    assert failed["error"]["code"] == "provider_misconfigured", failed["error"]
-    assert "HTTP 401" in failed["error"]["message"]
-    assert failed["attempts"] == 1

@@ -102,6 +102,12 @@ class Provider(BaseModel):
         f"empty means fal's ({FAL_JWKS_URL}).",
     )
 
+    max_in_flight: int | None = Field(
+        None, ge=1, description="Requests it may have running at once, counted on every host."
+    )
+    creates_per_minute: int | None = Field(
+        None, ge=1, description="Requests it may be sent a minute, counted on every host."
+    )
     prices: dict[str, ModelPrice] = Field(
         default_factory=dict,
         description="Credits per model (owner/name as predict names it): "

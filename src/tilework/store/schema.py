@@ -213,3 +213,26 @@ file_blobs = sa.Table(
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("refs", sa.Integer, nullable=False),
 )
+
+
+# Each provider's shared limits (core.settings.Provider): its cooldown after a 429 and its
+# creates in the current minute, one row a provider, locked by whoever submits to it.
+provider_gates = sa.Table(
+    "provider_gates",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("cooldown_until", sa.Float, nullable=False),  # unix seconds; 0: none
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("window_creates", sa.Integer, nullable=False),
+)
+
+# A request in flight on a provider, by the task that waits on it: a row while the task is
+# open, so the count of a provider's rows is what it has in flight on every host.
+provider_slots = sa.Table(
+    "provider_slots",
+    metadata,
+    sa.Column("task_id", TaskId, primary_key=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("taken_at", sa.Float, nullable=False),
+    sa.Index("ix_provider_slots_provider", "provider"),
+)

@@ -39,6 +39,7 @@ from tilework.objects.uploads import upload
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import download
 from tilework.ops.predict.params import PredictParams, model_price, used_cost
+from tilework.ops.provider_limits import hold_slot, release_slot, throttled_by
 from tilework.remote.clients import (
     ProviderClient,
     RemoteRequest,
@@ -89,16 +90,18 @@ def predict(ctx: TaskContext[PredictParams]) -> JsonDict:
         request = RemoteRequest.from_json(state["request"])
         if time.time() - state["submitted_at"] > params.timeout_seconds:
             _cancel(client, request)
+            release_slot(settings, ctx.task.id)
             raise _ended(
                 ErrorCode.TIMEOUT,
                 params,
                 request,
                 f"did not end within {params.timeout_seconds:g} s; it was canceled",
             )
-        remote = _read(client, request, state)
+        remote = _read(ctx, client, request, state)
     if remote.status is RemoteStatus.RUNNING:
         pause = min(float(state["poll"]) * 2, settings.provider_poll_seconds)
         raise TaskDeferred({**state, "poll": pause}, pause)
+    release_slot(settings, ctx.task.id)  # it ended there: one request fewer in flight
     if remote.status is not RemoteStatus.SUCCEEDED:
         said = remote.error or "no reason given"
         raise _ended(ErrorCode.PROVIDER_FAILED, params, request, f"ended {remote.status}: {said}")
@@ -142,24 +145,32 @@ def _submit(
         if orphan is not None:
             log.warning("remote_request_adopted", job_id=ctx.job_id, request_id=orphan.id)
             return orphan
-    with _throttled(state):  # nothing was started: submitted again after the wait
+    configured = settings.providers[params.provider]
+    hold_slot(settings, params.provider, configured, ctx.task.id, state)
+    with _throttled(ctx, state):  # nothing was started: submitted again after the wait
         return client.submit(params.model, inputs, webhook)
 
 
-def _read(client: ProviderClient, request: RemoteRequest, state: JsonDict) -> RemoteState:
-    with _throttled(state):
+def _read(
+    ctx: TaskContext[PredictParams],
+    client: ProviderClient,
+    request: RemoteRequest,
+    state: JsonDict,
+) -> RemoteState:
+    with _throttled(ctx, state):
         return client.read(request)
 
 
 @contextmanager
-def _throttled(state: JsonDict) -> Iterator[None]:
-    """A 429 (or 503) with ``Retry-After``: wait it out without spending an attempt."""
+def _throttled(ctx: TaskContext[PredictParams], state: JsonDict) -> Iterator[None]:
+    """A 429 (every host cools down) or a 5xx with ``Retry-After``: wait it out without
+    spending an attempt."""
     try:
         yield
     except TileworkError as error:
-        wait = error.details.get("retry_after_seconds")
-        if error.retryable and wait is not None:
-            raise TaskDeferred(state, float(wait)) from error
+        wait = throttled_by(ctx.settings, ctx.params.provider, error)
+        if wait is not None:
+            raise TaskDeferred(state, wait) from error
         raise
 
 

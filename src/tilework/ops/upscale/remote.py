@@ -18,6 +18,7 @@ from tilework.core.settings import Provider, ProviderKind
 from tilework.imaging.decode import pipeline_error
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import download
+from tilework.ops.provider_limits import hold_slot, release_slot
 from tilework.ops.upscale.params import MAX_TILE, UpscaleParams
 from tilework.remote.clients import RemoteRequest, RemoteStatus, provider_client
 
@@ -41,6 +42,7 @@ def remote_tile(
     with provider_client(name, configured, settings) as provider:
         # A retry (a new attempt) submits afresh: the old request may be what failed.
         if not state or state.get("attempt") != ctx.task.attempts:
+            hold_slot(settings, name, configured, ctx.task.id, state or {})
             with ctx.step("provider_submit"):
                 request = provider.submit(
                     configured.model,
@@ -57,6 +59,7 @@ def remote_tile(
         remote = provider.read(RemoteRequest.from_json(state["request"]))
     if remote.status is RemoteStatus.RUNNING:
         raise TaskDeferred(state, settings.provider_poll_seconds)
+    release_slot(settings, ctx.task.id)
     if remote.status is not RemoteStatus.SUCCEEDED:
         raise TileworkError(
             ErrorCode.PROVIDER_FAILED,
