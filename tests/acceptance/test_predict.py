@@ -59,19 +59,23 @@ def entries(provider: ServerProcess, **extra: Any) -> str:
 def consumer(
     provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """A server whose jobs run on ``provider``; polling only every 2 minutes, so within a test
-    only a verified callback wakes a task."""
+    """A server on PostgreSQL whose jobs run on ``provider``; polling only every 2 minutes, so
+    within a test only a verified callback wakes a task. (The servers the other tests start
+    are on SQLite: each backend runs predict.)"""
     configured = json.loads(entries(provider))
     for name, price in PRICES.items():
         configured[name]["prices"] = {"tilework/noop": price}
-    running = ServerProcess(
-        tmp_path_factory.mktemp("consumer") / "home",
-        workers=2,
-        providers=json.dumps(configured),
-        provider_poll_seconds=120,
-    ).start()
-    yield running
-    assert running.stop() == 0, running.log()
+    folder = tmp_path_factory.mktemp("consumer")
+    with fresh_database("postgresql", folder / "db") as url:
+        running = ServerProcess(
+            folder / "home",
+            workers=2,
+            database_url=url,
+            providers=json.dumps(configured),
+            provider_poll_seconds=120,
+        ).start()
+        yield running
+        assert running.stop() == 0, running.log()
 
 
 @pytest.fixture(scope="module")

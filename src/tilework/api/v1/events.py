@@ -28,6 +28,9 @@ router = APIRouter(prefix="/v1/jobs", tags=["events"])
 FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.02, 0.2
 KEEPALIVE_SECONDS = 15.0  # a comment line now and then keeps proxies from closing idle streams
 RETRY_MILLISECONDS = 1000
+# Event ids are 64-bit signed in both databases: a larger cursor is no event's (and SQLite
+# refuses to bind it, midway through the stream).
+MAX_EVENT_ID = 2**63 - 1
 
 
 @router.get(
@@ -47,7 +50,11 @@ async def job_events(
     ] = None,
     after: Annotated[
         int | None,
-        Query(ge=0, description="Resume after this event (for clients without headers)."),
+        Query(
+            ge=0,
+            le=MAX_EVENT_ID,
+            description="Resume after this event (for clients without headers).",
+        ),
     ] = None,
 ) -> StreamingResponse:
     """Server-sent events: ``started``, ``progress``, then one of ``succeeded``, ``failed``,
@@ -128,7 +135,7 @@ def _message(event: str, data: str, event_id: int | None = None) -> str:
 def _event_id(header: str | None) -> int:
     if header is None or not header.strip():
         return 0
-    if not header.strip().isdigit():
+    if not header.strip().isdigit() or int(header) > MAX_EVENT_ID:
         raise TileworkError(
             ErrorCode.VALIDATION_FAILED,
             "Last-Event-ID must be the id of an event of this stream",
