@@ -23,7 +23,7 @@ from nacl.signing import VerifyKey
 
 from tests.acceptance.test_js_clients import node_tests
 from tests.support import images
-from tests.support.falclients import fal_client_env
+from tests.support.falclients import fal_client_env, fal_signed_message
 from tests.support.receiver import Received, receiving
 from tests.support.server import ServerProcess
 
@@ -35,14 +35,7 @@ def verified(server: ServerProcess, message: Received) -> dict[str, Any]:
     receiver checks it: Ed25519 over request id, user id, timestamp and the body's SHA-256."""
     headers = message.headers
     document = httpx.get(f"{server.url}/.well-known/jwks.json", verify=server.verify).json()
-    signed = "\n".join(
-        [
-            headers["x-fal-webhook-request-id"],
-            headers["x-fal-webhook-user-id"],
-            headers["x-fal-webhook-timestamp"],
-            hashlib.sha256(message.body).hexdigest(),
-        ]
-    ).encode()
+    signed = fal_signed_message(headers, message.body)
     signature = bytes.fromhex(headers["x-fal-webhook-signature"])
     assert abs(time.time() - int(headers["x-fal-webhook-timestamp"])) < 300
     matched = 0

@@ -5,7 +5,6 @@ its storage upload. The official clients drive a real server in ``tests/acceptan
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from typing import Any
 
@@ -16,6 +15,7 @@ from nacl.signing import VerifyKey
 from tests.support import images
 from tests.support.api import BASE_URL, InProcessApi, MakeApi
 from tests.support.documented import FAL_RESULT
+from tests.support.falclients import fal_signed_message
 from tests.support.loopback import LOOPBACK
 from tests.support.receiver import receiving
 
@@ -339,15 +339,7 @@ def test_a_fal_webhook_is_retried_and_every_attempt_is_signed(
     key = VerifyKey(base64.urlsafe_b64decode(jwk["x"] + "=="))
     for message in (first, second):
         headers = message.headers
-        # fal's scheme written out here, not taken from tilework: id, user, time, body digest.
-        signed = "\n".join(
-            [
-                headers["x-fal-webhook-request-id"],
-                headers["x-fal-webhook-user-id"],
-                headers["x-fal-webhook-timestamp"],
-                hashlib.sha256(message.body).hexdigest(),
-            ]
-        ).encode()
+        signed = fal_signed_message(headers, message.body)
         key.verify(signed, bytes.fromhex(headers["x-fal-webhook-signature"]))
     assert first.body == second.body
     sent = json.loads(second.body)

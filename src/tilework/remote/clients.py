@@ -10,7 +10,6 @@ fal's ``x-fal-billable-units``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from tilework.core.settings import Provider, ProviderKind, Settings
-from tilework.remote.http import ProviderHttp
+from tilework.remote.http import ProviderHttp, provider_message
 
 # How many pages of predictions a search for a lost request reads (100 a page at Replicate).
 FIND_PAGES = 10
@@ -174,23 +173,11 @@ class FalClient(ProviderClient):
         units = _number(response.headers.get("x-fal-billable-units"))
         if response.status_code == 200:
             return RemoteState(RemoteStatus.SUCCEEDED, response.json(), None, None, units)
-        error = status.get("error") or _fal_error(response.text) or f"HTTP {response.status_code}"
+        error = status.get("error") or provider_message(response) or f"HTTP {response.status_code}"
         return RemoteState(RemoteStatus.FAILED, None, str(error), None, units)
 
     def cancel(self, request: RemoteRequest) -> None:
         self.http.send("PUT", request.urls["cancel"])
-
-
-def _fal_error(text: str) -> str:
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return text[:300]
-    if isinstance(body, dict):
-        said = body.get("message") or body.get("detail")
-        if said:
-            return str(said)[:300]
-    return text[:300]
 
 
 def _number(value: str | None) -> float | None:
