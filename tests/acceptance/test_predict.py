@@ -23,6 +23,7 @@ import pytest
 
 from tests.support import images
 from tests.support.databases import fresh_database
+from tests.support.httpproxy import HttpProxy
 from tests.support.rows import query
 from tests.support.server import ServerProcess, providing_server, tilework_env
 from tests.support.tcpproxy import TcpProxy
@@ -79,20 +80,37 @@ def consumer(
 
 
 @pytest.fixture(scope="module")
+def flaky(provider: ServerProcess) -> Iterator[HttpProxy]:
+    """The provider behind a proxy that a test can make answer errors of its own."""
+    proxy = HttpProxy(provider.url).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
 def doubting(
-    provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+    provider: ServerProcess, flaky: HttpProxy, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """A server that cannot check the provider's callbacks (Replicate: a secret that is not
-    the provider's; fal: a key document that is its own), so it polls every second; and whose
-    ``*-nobody`` providers send a token the provider does not know."""
+    the provider's; fal: a key document that is its own), so it polls every second; whose
+    ``*-nobody`` providers send a token the provider does not know, and whose ``*-flaky``
+    ones reach it through ``flaky``. Its deadlines are kept every second (lease / 2)."""
     server = ServerProcess(
-        tmp_path_factory.mktemp("doubting") / "home", workers=1, provider_poll_seconds=1
+        tmp_path_factory.mktemp("doubting") / "home",
+        workers=1,
+        provider_poll_seconds=1,
+        lease_seconds=2,
+        retry_base_seconds=0.1,
     )
     configured = json.loads(entries(provider))
     configured["rep"]["webhook_secret"] = "whsec_" + "A" * 32
     configured["fal"]["jwks_url"] = f"{server.url}/.well-known/jwks.json"
     for kind in ("rep", "fal"):
         configured[f"{kind}-nobody"] = {**json.loads(entries(provider))[kind], "token": "tw_nobody"}
+        configured[f"{kind}-flaky"] = {
+            **configured[kind],
+            "base_url": configured[kind]["base_url"].replace(provider.url, flaky.endpoint),
+        }
     server.env["TILEWORK_PROVIDERS"] = json.dumps(configured)
     server.start()
     yield server
@@ -244,6 +262,20 @@ def test_a_token_the_provider_does_not_know_is_the_operators_to_mend(
         assert refused["attempts"] == 1 and "HTTP 401" in refused["error"]["message"]
 
 
+@pytest.mark.parametrize("kind", ["rep", "fal"])
+def test_a_providers_500_on_submit_is_retried_and_the_model_runs_once(
+    provider: ServerProcess, doubting: ServerProcess, flaky: HttpProxy, photo: Path, kind: str
+) -> None:
+    made_before = len(provider_resizes(provider))
+    flaky.failure = (500, json.dumps({"detail": "injected"}).encode())
+    flaky.failing["POST"] = 1  # the create, before it reaches the provider
+    job = predict(doubting, photo, f"{kind}-flaky", "tilework/resize", input={"width": 5})
+    assert job["status"] == "succeeded", job["error"]
+    assert job["attempts"] == 2  # the 500 spent one; the next submitted
+    made = provider_resizes(provider)
+    assert len(made) == made_before + 1 and job["remote"]["request_id"] == made[0]["id"]
+
+
 def test_the_cli_runs_a_model_and_downloads_what_it_made(
     consumer: ServerProcess, photo: Path, tmp_path: Path
 ) -> None:
@@ -297,6 +329,35 @@ def test_canceling_the_job_cancels_the_remote_request(
         assert canceled["status"] == "canceled"
         there = provider_job(provider, job["remote"]["request_id"])
         assert there["status"] == "canceled", (kind, there["status"])
+
+
+def test_a_deadline_that_passes_cancels_the_remote_request(
+    provider: ServerProcess, doubting: ServerProcess, photo: Path
+) -> None:
+    """Cancel-After on tilework/predict: the worker's sweep cancels the job, and with it the
+    request the provider still runs."""
+    created = doubting.http.post(
+        "/v1/models/tilework/predict/predictions",
+        json={
+            "input": {
+                "provider": "rep",
+                "model": "tilework/test_sleep",
+                "input": {"seconds": 30, "image": inline(photo)},
+            }
+        },
+        headers={"Cancel-After": "3s"},
+    )
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    deadline = time.monotonic() + 30
+    while (job := doubting.http.get(f"/v1/jobs/{job_id}").json())["remote"] is None:
+        assert time.monotonic() < deadline and job["status"] != "canceled", job
+        time.sleep(0.1)
+    while (there := provider_job(provider, job["remote"]["request_id"]))["status"] != "canceled":
+        assert time.monotonic() < deadline, there["status"]
+        time.sleep(0.2)
+    ended = doubting.http.get(f"/v1/jobs/{job_id}").json()
+    assert ended["status"] == "canceled" and "Cancel-After" in ended["error"]["message"]
 
 
 def test_predict_through_replicates_and_fals_routes(consumer: ServerProcess, photo: Path) -> None:
@@ -436,6 +497,9 @@ def test_a_host_killed_between_the_submit_and_its_record_adopts_the_request(
     assert len(made) == made_before + 1  # billed once
     assert job["remote"]["request_id"] == made[0]["id"]
     assert "remote_request_adopted" in host.log()
+    # The callback URL names the task and the attempt that submitted: the first, killed.
+    prediction = provider.http.get(f"/v1/predictions/{made[0]['id']}").json()
+    assert re.fullmatch(r".*/v1/providers/rep/callbacks/\d+\?attempt=1", prediction["webhook"])
 
 
 def provider_resizes(provider: ServerProcess) -> list[dict[str, Any]]:

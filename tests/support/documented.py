@@ -1,6 +1,7 @@
 """The providers' own published examples, as their documentation prints them: what tilework
 reads as a client and what it serves are both checked against these, so a misreading shared
-by both sides cannot pass."""
+by both sides cannot pass. (fal publishes no signed webhook to check against: its Ed25519
+verification is checked against RFC 8032's test vector, tests/unit/webhooks/test_fal_signing.py.)"""
 
 from __future__ import annotations
 
@@ -41,4 +42,16 @@ FAL_RESULT: dict[str, Any] = {
     "seed": 42,
     "timings": {"inference": 1.25},
     "has_nsfw_concepts": [False],
+}
+
+# The Standard Webhooks specification's test vector. Replicate signs its webhooks by that
+# specification (replicate.com/docs/topics/webhooks/verify-webhook).
+SIGNED_WEBHOOK: dict[str, Any] = {
+    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "headers": {
+        "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "webhook-timestamp": "1614265330",
+        "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    },
+    "body": b'{"test": 2432232314}',
 }

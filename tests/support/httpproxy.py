@@ -1,7 +1,9 @@
-"""An HTTP reverse proxy on 127.0.0.1 in front of a real server (the S3 one), that can slow
-request bodies down and answer some PUTs with 503: a slow or flaky object store on demand.
+"""An HTTP reverse proxy on 127.0.0.1 in front of a real server, that can slow request bodies
+down and answer the next few requests of a method with an error of its own: a slow or flaky
+object store (the S3 server behind it) or provider (a tilework server) on demand.
 
-Used by the upload tests and by ``bench/palette.py``, where it makes one upload take ~2 s.
+Used by the upload tests, by the provider failure tests and by ``bench/palette.py``, where it
+makes one upload take ~2 s.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import http.client
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 CHUNK = 16 * 1024
-INJECTED_ERROR = b"<Error><Code>SlowDown</Code><Message>injected by the proxy</Message></Error>"
+INJECTED_ERROR = b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>"
 # Hop-by-hop headers are the proxy's own business (RFC 9110 §7.6.1).
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade"})
 
@@ -23,8 +26,9 @@ class HttpProxy:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.put_bytes_per_second: float | None = None  # per connection, like a slow uplink
-        self.failing_puts = 0  # the next this-many PUTs are answered 503
-        self.puts_seen = 0
+        self.failing: Counter[str] = Counter()  # method: how many more are answered `failure`
+        self.failure = (503, INJECTED_ERROR)
+        self.seen: Counter[str] = Counter()  # requests by method, failed ones included
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
@@ -39,12 +43,10 @@ class HttpProxy:
         self._server.server_close()
 
     def should_fail(self, method: str) -> bool:
-        if method != "PUT":
-            return False
         with self._lock:
-            self.puts_seen += 1
-            if self.failing_puts > 0:
-                self.failing_puts -= 1
+            self.seen[method] += 1
+            if self.failing[method] > 0:
+                self.failing[method] -= 1
                 return True
             return False
 
@@ -81,9 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if proxy.should_fail(self.command):
             self.rfile.read(length)
-            self._answer(
-                503, [], b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>"
-            )
+            self._answer(*proxy.failure, headers=[])
             return
         upstream = http.client.HTTPConnection(*proxy.upstream, timeout=120)
         try:
@@ -94,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
             upstream.endheaders()
             self._forward_body(upstream, length, proxy.put_bytes_per_second)
             answer = upstream.getresponse()
-            self._answer(answer.status, answer.getheaders(), answer.read())
+            self._answer(answer.status, answer.read(), answer.getheaders())
         finally:
             upstream.close()
 
@@ -112,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
             if rate and (ahead := sent / rate - (time.monotonic() - started)) > 0:
                 time.sleep(ahead)
 
-    def _answer(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+    def _answer(self, status: int, payload: bytes, headers: list[tuple[str, str]]) -> None:
         self.send_response(status)
         for name, value in headers:
             if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":

@@ -118,8 +118,8 @@ class TaskLeases(Protocol):
         """Requeue tasks whose worker stopped heartbeating; fail those out of attempts."""
         ...
 
-    def cancel_overdue(self, limit: int = 100) -> int:
-        """Cancel open jobs whose deadline has passed; how many were."""
+    def cancel_overdue(self, limit: int = 100) -> list[JobRecord]:
+        """Cancel open jobs whose deadline has passed; the jobs canceled."""
         ...
 
     def has_work(self, within_seconds: float) -> bool:

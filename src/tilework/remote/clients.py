@@ -16,8 +16,9 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from tilework.core.errors import TileworkError
 from tilework.core.settings import Provider, ProviderKind, Settings
-from tilework.remote.http import ProviderHttp, provider_message
+from tilework.remote.http import ProviderHttp, log, provider_message
 
 # How many pages of predictions a search for a lost request reads (100 a page at Replicate).
 FIND_PAGES = 10
@@ -106,9 +107,9 @@ class ReplicateClient(ProviderClient):
     def cancel(self, request: RemoteRequest) -> None:
         self.http.call("POST", f"/v1/predictions/{quote(request.id)}/cancel")
 
-    def find(self, webhook: str, created_after: float) -> RemoteRequest | None:
-        """A prediction made since ``created_after`` whose webhook is ``webhook``: the
-        request a host submitted and died before recording (``webhook`` names the task)."""
+    def find(self, task_callback: str, created_after: float) -> RemoteRequest | None:
+        """A prediction made since ``created_after`` whose webhook is ``task_callback`` for
+        any attempt: the request a host submitted and died before recording."""
         since = datetime.fromtimestamp(created_after, UTC).isoformat()
         page: str | None = f"/v1/predictions?{urlencode({'created_after': since})}"
         for _ in range(FIND_PAGES):
@@ -116,7 +117,7 @@ class ReplicateClient(ProviderClient):
                 return None
             listed = self.http.call("GET", page)
             for prediction in listed.get("results") or []:
-                if prediction.get("webhook") == webhook:
+                if str(prediction.get("webhook") or "").partition("?")[0] == task_callback:
                     return RemoteRequest(str(prediction["id"]))
             page = listed.get("next")
         return None
@@ -185,6 +186,26 @@ def _number(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def callback_url(base_url: str, provider: str, task_id: int, attempt: int | None = None) -> str:
+    """Where the provider reports a task's request ended (``api/v1/providers``). The attempt
+    is in the query: the path alone names the task, which is what finding an orphan matches."""
+    url = f"{base_url}/v1/providers/{provider}/callbacks/{task_id}"
+    return url if attempt is None else f"{url}?attempt={attempt}"
+
+
+def cancel_recorded(settings: Settings, remote: dict[str, Any], job_id: str) -> None:
+    """Cancel the request a job's ``remote`` names, best effort: the job ends either way, and
+    a provider that refuses (the request already ended) or is away is only logged."""
+    configured = settings.providers.get(str(remote.get("provider")))
+    if configured is None or "request" not in remote:
+        return
+    try:
+        with provider_client(remote["provider"], configured, settings) as client:
+            client.cancel(RemoteRequest.from_json(remote["request"]))
+    except TileworkError as error:
+        log.warning("remote_cancel_failed", job_id=job_id, error=error.message)
 
 
 def provider_client(name: str, provider: Provider, settings: Settings) -> ProviderClient:

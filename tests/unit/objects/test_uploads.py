@@ -100,7 +100,7 @@ def flaky_upload(
     store = open_object_store(settings)
     source = folder / "out.png"
     source.write_bytes(b"x" * 1000)
-    proxy.failing_puts = failing
+    proxy.failing["PUT"] = failing
     return store, lambda: upload(store, "jobs/a/output.png", source, settings)
 
 
@@ -109,7 +109,7 @@ def test_transient_failures_are_retried_until_the_upload_lands(
 ) -> None:
     store, attempt = flaky_upload(s3_server, proxy, tmp_path, attempts=3, failing=2)
     assert attempt().bytes == 1000
-    assert proxy.puts_seen == 3  # two 503s, then the one that landed
+    assert proxy.seen["PUT"] == 3  # two 503s, then the one that landed
     with store.readable("jobs/a/output.png") as local:
         assert local.read_bytes() == b"x" * 1000
 
@@ -122,5 +122,5 @@ def test_an_upload_out_of_attempts_fails_retryably(
         attempt()
     assert failed.value.code is ErrorCode.UPLOAD_FAILED
     assert failed.value.retryable  # the task's own retry may yet succeed
-    assert proxy.puts_seen == 2
+    assert proxy.seen["PUT"] == 2
     assert not store.exists("jobs/a/output.png")

@@ -2,12 +2,17 @@
 tilework's client and tilework's server share cannot pass: the prediction object of
 Replicate's documentation (replicate.com/docs/topics/predictions), and the result shape
 fal's image models document (``images: [{url, width, height, content_type}]``, ``seed``,
-``timings``, ``has_nsfw_concepts``)."""
+``timings``, ``has_nsfw_concepts``), and the signed message of the Standard Webhooks
+specification that Replicate's webhooks follow."""
 
 from __future__ import annotations
 
-from tests.support.documented import FAL_RESULT, REPLICATE_PREDICTION
+import pytest
+
+from tests.support.documented import FAL_RESULT, REPLICATE_PREDICTION, SIGNED_WEBHOOK
+from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import output_reference, with_output_urls
+from tilework.core.signatures import signature, signed_headers, verify
 from tilework.ops.upscale.remote import _output_url
 from tilework.remote.clients import RemoteStatus, replicate_state
 
@@ -38,3 +43,21 @@ def test_fals_documented_result_gives_its_image_and_keeps_the_rest() -> None:
         "seed": 42,
         "timings": {"inference": 1.25},
     }
+
+
+def test_the_published_signed_webhook_verifies_here_and_is_what_tilework_signs() -> None:
+    """Both directions of Replicate's webhooks: tilework as the consumer verifies the
+    specification's signed message, and tilework as the provider signs that message the same;
+    a byte changed in the body, or a clock six minutes off, is refused."""
+    secret, headers, body = (SIGNED_WEBHOOK[name] for name in ("secret", "headers", "body"))
+    stamp = int(headers["webhook-timestamp"])
+    verify(secret, headers, body, now=stamp + 1)
+    assert signature(secret, headers["webhook-id"], stamp, body) == headers["webhook-signature"]
+    assert signed_headers([secret], headers["webhook-id"], body, stamp) == headers
+    for refused in (
+        lambda: verify(secret, headers, body.replace(b"2", b"3", 1), now=stamp),
+        lambda: verify(secret, headers, body, now=stamp + 360),
+    ):
+        with pytest.raises(TileworkError) as raised:
+            refused()
+        assert raised.value.code is ErrorCode.UNAUTHORIZED

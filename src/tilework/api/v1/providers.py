@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from tilework.api.dependencies import AppServices
@@ -39,7 +40,11 @@ _cache_lock = threading.Lock()
     responses={401: {"model": schemas.ErrorBody}, 404: {"model": schemas.ErrorBody}},
 )
 async def provider_callback(
-    provider: str, task_id: int, request: Request, services: AppServices
+    provider: str,
+    task_id: int,
+    request: Request,
+    services: AppServices,
+    attempt: Annotated[int | None, Query(description="the attempt that submitted")] = None,
 ) -> dict[str, bool]:
     """Answer 2xx to every authentic callback, woken or not, so the provider stops sending."""
     configured = services.settings.providers.get(provider)
@@ -58,9 +63,19 @@ async def provider_callback(
         request_id = None
     task = await run_in_threadpool(services.queue.task, task_id)
     waiting_on = (task.payload.get("deferred") or {}) if task else {}
-    if waiting_on.get("provider") != provider or waiting_on.get("prediction") != request_id:
-        return {"woken": False}  # a superseded request, or a task already done
-    return {"woken": await run_in_threadpool(services.queue.wake, task_id)}
+    woken = False  # a superseded request, or a task already done
+    if waiting_on.get("provider") == provider and waiting_on.get("prediction") == request_id:
+        woken = await run_in_threadpool(services.queue.wake, task_id)
+    # Lost webhooks are the providers' users' first complaint: each one that came is on record.
+    log.info(
+        "provider_callback",
+        provider=provider,
+        task_id=task_id,
+        attempt=attempt,
+        request_id=request_id,
+        woken=woken,
+    )
+    return {"woken": woken}
 
 
 async def _verify_replicate(

@@ -1,9 +1,9 @@
 """``predict``'s task, run again and again until the model's request ends.
 
 1. No request yet: submit it (the job's input image, if any, as a signed URL in
-   ``image_field``; a callback URL that names this task) and defer. The request is kept in the
-   task's deferred state and shown by the job (``remote``). A 429 defers without spending an
-   attempt, for as long as ``Retry-After`` says.
+   ``image_field``; a callback URL that names this task and its attempt) and defer. The
+   request is kept in the task's deferred state and shown by the job (``remote``). A 429
+   defers without spending an attempt, for as long as ``Retry-After`` says.
 2. A request: read it from the provider (a callback only wakes the task; its body is never
    trusted). Running: defer, polling with backoff up to ``provider_poll_seconds``. Past
    ``timeout_seconds``: cancel it there and fail ``timeout``. Failed or canceled there:
@@ -46,6 +46,7 @@ from tilework.remote.clients import (
     RemoteState,
     RemoteStatus,
     ReplicateClient,
+    callback_url,
     provider_client,
 )
 from tilework.remote.http import log
@@ -53,10 +54,6 @@ from tilework.remote.http import log
 FIRST_POLL_SECONDS = 1.0
 CLOCK_SKEW_SECONDS = 300  # the provider's clock against ours, when searching by time
 SVG_SNIFF_BYTES = 1024  # an XML declaration and comments may come before <svg
-
-
-def callback_url(base_url: str, provider: str, task_id: int) -> str:
-    return f"{base_url}/v1/providers/{provider}/callbacks/{task_id}"
 
 
 def predict(ctx: TaskContext[PredictParams]) -> JsonDict:
@@ -137,17 +134,20 @@ def _submit(
     inputs = dict(params.input)
     if params.image_field is not None:
         inputs[params.image_field] = _input_url(ctx)
-    webhook = callback_url(settings.resolved_public_url, params.provider, ctx.task.id)
+    task_callback = callback_url(settings.resolved_public_url, params.provider, ctx.task.id)
     if ctx.task.attempts > 1 and isinstance(client, ReplicateClient):
         # An earlier attempt may have submitted and died before the deferral recorded it:
         # its request names this task's callback, so it is found and adopted, not repeated.
-        orphan = client.find(webhook, id_time(ctx.job_id) - CLOCK_SKEW_SECONDS)
+        orphan = client.find(task_callback, id_time(ctx.job_id) - CLOCK_SKEW_SECONDS)
         if orphan is not None:
             log.warning("remote_request_adopted", job_id=ctx.job_id, request_id=orphan.id)
             return orphan
     configured = settings.providers[params.provider]
     hold_slot(settings, params.provider, configured, ctx.task.id, state)
     with _throttled(ctx, state):  # nothing was started: submitted again after the wait
+        webhook = callback_url(
+            settings.resolved_public_url, params.provider, ctx.task.id, ctx.task.attempts
+        )
         return client.submit(params.model, inputs, webhook)
 
 

@@ -19,11 +19,7 @@ from tilework.imaging.decode import pipeline_error
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import download
 from tilework.ops.upscale.params import MAX_TILE, UpscaleParams
-from tilework.remote.clients import RemoteRequest, RemoteStatus, provider_client
-
-
-def callback_url(base_url: str, provider: str, task_id: int) -> str:
-    return f"{base_url}/v1/providers/{provider}/callbacks/{task_id}"
+from tilework.remote.clients import RemoteRequest, RemoteStatus, callback_url, provider_client
 
 
 def remote_tile(
@@ -50,7 +46,9 @@ def remote_tile(
                 request = provider.submit(
                     configured.model,
                     _inputs(ctx, input_key, size),
-                    callback_url(settings.resolved_public_url, name, ctx.task.id),
+                    callback_url(
+                        settings.resolved_public_url, name, ctx.task.id, ctx.task.attempts
+                    ),
                 )
             state = {
                 "provider": name,

@@ -16,6 +16,7 @@ from tilework.core.jobs import (
     REMOTE_STATE_KEY,
     TASK_FORMAT,
     ClaimedTask,
+    JobRecord,
     JobStatus,
     TaskRecord,
     TaskStatus,
@@ -215,7 +216,7 @@ class Claims:
             return len(expired)
 
     @retry_deadlocks
-    def cancel_overdue(self, limit: int = 100) -> int:
+    def cancel_overdue(self, limit: int = 100) -> list[JobRecord]:
         now = time.time()
         overdue = self.db.dialect.claimable(
             sa.select(jobs.c.id)
@@ -230,7 +231,7 @@ class Claims:
                 self.stages.end_job(
                     conn, job_id, JobStatus.CANCELED, ErrorCode.CANCELED, PAST_DEADLINE
                 )
-            return len(job_ids)
+            return [lock_job(conn, job_id) for job_id in job_ids]
 
     def has_work(self, within_seconds: float) -> bool:
         """What a worker working until idle waits for (a running task may yet plan the next
