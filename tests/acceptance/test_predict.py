@@ -4,7 +4,6 @@ operations (``tilework/resize``, and the tests' ``tilework/test_sleep``)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -23,13 +22,12 @@ import pytest
 
 from tests.support import images
 from tests.support.databases import fresh_database
+from tests.support.hosted import IMAGE_FIELDS, inline, provider_entries
 from tests.support.httpproxy import HttpProxy
 from tests.support.rows import query
 from tests.support.server import ServerProcess, providing_server, tilework_env
 from tests.support.tcpproxy import TcpProxy
 
-# Each kind's name for the input image, as a tilework server of that kind reads it.
-IMAGE_FIELDS = {"rep": "image", "fal": "image_url"}
 # What the consumer's noop costs a key with credits: Replicate's per request and per second of
 # its measured run, fal's per billable unit.
 PRICES = {"rep": {"per_request": 2, "per_second": 10}, "fal": {"per_unit": 3}}
@@ -41,21 +39,6 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess
         yield running
 
 
-def entries(provider: ServerProcess, **extra: Any) -> str:
-    return json.dumps(
-        {
-            "rep": {"base_url": provider.url, "token": provider.api_key, **extra},
-            "fal": {
-                "kind": "fal",
-                "base_url": f"{provider.url}/fal",
-                "token": provider.api_key,
-                "jwks_url": f"{provider.url}/.well-known/jwks.json",
-                **extra,
-            },
-        }
-    )
-
-
 @pytest.fixture(scope="module")
 def consumer(
     provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory
@@ -63,7 +46,7 @@ def consumer(
     """A server on PostgreSQL whose jobs run on ``provider``; polling only every 2 minutes, so
     within a test only a verified callback wakes a task. (The servers the other tests start
     are on SQLite: each backend runs predict.)"""
-    configured = json.loads(entries(provider))
+    configured = json.loads(provider_entries(provider))
     for name, price in PRICES.items():
         configured[name]["prices"] = {"tilework/noop": price}
     folder = tmp_path_factory.mktemp("consumer")
@@ -102,11 +85,14 @@ def doubting(
         lease_seconds=2,
         retry_base_seconds=0.1,
     )
-    configured = json.loads(entries(provider))
+    configured = json.loads(provider_entries(provider))
     configured["rep"]["webhook_secret"] = "whsec_" + "A" * 32
     configured["fal"]["jwks_url"] = f"{server.url}/.well-known/jwks.json"
     for kind in ("rep", "fal"):
-        configured[f"{kind}-nobody"] = {**json.loads(entries(provider))[kind], "token": "tw_nobody"}
+        configured[f"{kind}-nobody"] = {
+            **json.loads(provider_entries(provider))[kind],
+            "token": "tw_nobody",
+        }
         configured[f"{kind}-flaky"] = {
             **configured[kind],
             "base_url": configured[kind]["base_url"].replace(provider.url, flaky.endpoint),
@@ -176,11 +162,6 @@ def test_a_model_runs_on_the_provider_and_its_files_are_kept_here(
     assert httpx.get(there["outputs"][0]["url"]).status_code == 404
     kept = httpx.get(output["url"])
     assert kept.status_code == 200 and len(kept.content) == output["bytes"]
-
-
-def inline(photo: Path) -> str:
-    """The photo as a data URI: an image a model's input carries itself."""
-    return "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()
 
 
 def test_a_job_without_an_input_and_a_file_the_decoder_refuses_to_read(
@@ -518,7 +499,7 @@ def test_two_hosts_share_a_providers_limits_and_its_cooldown(
     across hosts, are tests/store/test_gates.py's.)"""
     with provider.client() as admin:
         tight = admin.create_key("tight", "test", max_queued_jobs=1)["key"]
-    configured = json.loads(entries(provider))["rep"]
+    configured = json.loads(provider_entries(provider))["rep"]
     providers = json.dumps({"tight": {**configured, "token": tight}})
     sleeper = {"image": inline(photo)}
     with fresh_database("postgresql", tmp_path / "db") as url:

@@ -98,6 +98,9 @@ def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
     big = pyvips.Image.new_from_file(str(folder / "big.png"))
     assert (big.width, big.height) == (24 * 12, 18 * 12)
     assert len(list((folder / "variations").iterdir())) == 2
+    (thumb,) = (folder / "thumbs").iterdir()  # the steps: an upscale, then a thumbnail
+    assert pyvips.Image.new_from_file(str(thumb)).width == 256 and thumb.suffix == ".webp"
+    assert sorted(path.suffix for path in (folder / "chain").iterdir()) == [".png", ".png"]
     assert "already ended" in ran.stderr
     job = json.loads((folder / "job.json").read_text())
     assert job["operation"] == "resize" and job["input"]["key"].startswith("uploads/")

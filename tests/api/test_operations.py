@@ -100,9 +100,9 @@ def test_bad_palettes_are_refused_naming_the_field(
 ) -> None:
     key = client.upload(photo)["key"]
     cases = {
-        "params.palettes.0.1": {"palettes": [["#fff", "#12345g"]]},
+        "params.palettes[0][1]": {"palettes": [["#fff", "#12345g"]]},
         "params.palettes": {"palettes": []},
-        "params.palettes.0": {"palettes": [[]]},
+        "params.palettes[0]": {"palettes": [[]]},
         "params.format": {"palettes": [["#000"]], "format": "jpeg"},
         "params.quality": {"palettes": [["#000"]], "quality": 0},
     }

@@ -185,7 +185,7 @@ def test_429_is_retried_when_retry_after_says(api: InProcessApi, image_key: str)
 def test_a_bad_webhook_is_refused_at_submit(api: InProcessApi, image_key: str) -> None:
     for webhook, field in [
         ({"url": "ftp://example.com/hook"}, "webhook.url"),
-        ({"url": "http://127.0.0.1/hook", "events": ["finished"]}, "webhook.events.0"),
+        ({"url": "http://127.0.0.1/hook", "events": ["finished"]}, "webhook.events[0]"),
         ({"url": "http://127.0.0.1/hook", "events": []}, "webhook.events"),
     ]:
         body = {"operation": "noop", "input": {"key": image_key}, "webhook": webhook}

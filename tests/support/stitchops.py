@@ -23,12 +23,12 @@ class LanczosTiles(Upscale):
         if ctx.task.kind != "tile":
             return super().run(ctx)
         index, scale = int(ctx.task.payload["index"]), ctx.params.scale
-        with ctx.objects.readable(tile_input_key(ctx.job_id, index)) as source:
+        with ctx.objects.readable(tile_input_key(ctx, index)) as source:
             # An integer scale: the tile comes out exactly scale × its input, as a network's.
             tile = pyvips.Image.new_from_file(str(source)).resize(scale, kernel="lanczos3")
             with ctx.scratch_file(".png") as path:
                 tile.write_to_file(str(path), compression=TILE_PNG_COMPRESSION)
-                stored = ctx.objects.put_file(tile_output_key(ctx.job_id, index), path)
+                stored = ctx.objects.put_file(tile_output_key(ctx, index), path)
         return {"index": index, "key": stored.key, "fallback": False}
 
 

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import OutputFormat
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
-from tilework.objects.paths import job_output_key
 from tilework.ops.base import Operation, SingleTaskOperation, TaskContext
 from tilework.ops.upscale.operation import Upscale
 from tilework.ops.upscale.params import UpscaleParams
@@ -69,7 +68,7 @@ class Sleep(SingleTaskOperation[SleepParams]):
         time.sleep(ctx.params.seconds)
         path = ctx.scratch / f"sleep-{os.getpid()}"
         path.write_bytes(f"slept {ctx.params.seconds}".encode())
-        stored = ctx.objects.put_file(job_output_key(ctx.job_id, "output.txt"), path)
+        stored = ctx.objects.put_file(ctx.output_key("output.txt"), path)
         output = {
             "name": "output",
             "key": stored.key,

@@ -17,6 +17,7 @@ for command in (
     server.worker,
     server.config,
     jobs.submit,
+    jobs.run,
     jobs.upscale,
     jobs.predict,
 ):

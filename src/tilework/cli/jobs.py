@@ -1,11 +1,12 @@
-"""Jobs from the command line: ``submit``, ``upscale`` and ``predict`` (which wait, show
-progress and download the outputs by default) and the ``jobs`` group: list, show, cancel,
-watch."""
+"""Jobs from the command line: ``submit`` (with ``--then`` steps), ``run`` (steps from a
+file), ``upscale`` and ``predict`` (which wait, show progress and download the outputs by
+default) and the ``jobs`` group: list, show, cancel, watch."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,6 +43,9 @@ Wait = Annotated[
 Quiet = Annotated[
     bool, typer.Option("--quiet", "-q", help="With --no-wait: print only the job's id.")
 ]
+IdempotencyKey = Annotated[
+    str | None, typer.Option(help="Resubmitting with it returns the same job.")
+]
 
 
 def submit(
@@ -52,14 +56,52 @@ def submit(
     ] = None,
     wait: Wait = True,
     output: Output = None,
-    idempotency_key: Annotated[
-        str | None, typer.Option(help="Resubmitting with it returns the same job.")
+    idempotency_key: IdempotencyKey = None,
+    then: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--then",
+            help='Another step, taking the previous one\'s output: "OPERATION key=value …" '
+            "(repeatable; the job answers the last step's outputs).",
+        ),
     ] = None,
     quiet: Quiet = False,
     json_output: JsonOption = False,
 ) -> None:
     """Submit a job; by default wait for it, showing progress, and download its outputs."""
-    _run_job(operation, image, _parse_params(param or []), wait, output, idempotency_key, quiet)
+    params = _parse_params(param or [])
+    if then:
+        first = {"operation": operation, "params": params}
+        operation, params = "steps", {"steps": [first, *(_then_step(step) for step in then)]}
+    _run_job(operation, image, params, wait, output, idempotency_key, quiet)
+
+
+def run(
+    steps_file: Annotated[
+        Path,
+        typer.Argument(
+            help='A JSON file: a list of steps, [{"operation", "params", "from"?}, …], or '
+            '{"steps": [...], "keep_intermediate": true}.'
+        ),
+    ],
+    image: Annotated[
+        str | None,
+        typer.Argument(help="The input image (a local file, uploaded, or a URL), if any."),
+    ] = None,
+    keep_intermediate: Annotated[
+        bool, typer.Option(help="Also keep (and download) every earlier step's outputs.")
+    ] = False,
+    wait: Wait = True,
+    output: Output = None,
+    idempotency_key: IdempotencyKey = None,
+    quiet: Quiet = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Run several operations as one job (steps): each step's output is the next one's input."""
+    params = _steps_file(steps_file)
+    if keep_intermediate:
+        params["keep_intermediate"] = True
+    _run_job("steps", image, params, wait, output, idempotency_key, quiet)
 
 
 def upscale(
@@ -219,6 +261,38 @@ def _parse_params(pairs: list[str], option: str = "--param") -> dict[str, Any]:
     return params
 
 
+def _then_step(words: str) -> dict[str, Any]:
+    """``--then "resize width=512 format=webp"`` as a step."""
+    operation, *pairs = shlex.split(words) or [""]
+    if not operation or "=" in operation:
+        refuse(
+            "validation_failed",
+            f"--then wants an operation and its key=value params, got {words!r}",
+            {"errors": [{"field": "--then", "message": "OPERATION key=value …"}]},
+        )
+    return {"operation": operation, "params": _parse_params(pairs, "--then")}
+
+
+def _steps_file(path: Path) -> dict[str, Any]:
+    """The steps a file holds, as the ``steps`` operation's params (checked by the server)."""
+    try:
+        given = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        refuse(
+            "validation_failed",
+            f"{path} is not a readable JSON file: {exc}",
+            {"errors": [{"field": "STEPS_FILE", "message": str(exc)}]},
+        )
+    params: dict[str, Any] = {"steps": given} if isinstance(given, list) else given
+    if not isinstance(params, dict):
+        refuse(
+            "validation_failed",
+            f"{path} holds neither a list of steps nor an object with steps",
+            {"errors": [{"field": "STEPS_FILE", "message": 'a list, or {"steps": [...]}'}]},
+        )
+    return params
+
+
 def _input_of(client: Client, image: str) -> dict[str, str]:
     if image.startswith(("http://", "https://")):
         return {"url": image}
@@ -242,10 +316,13 @@ def _targets(job: JobBody, output: str | None, stem: str) -> list[tuple[str, Pat
     file name for several outputs is refused before anything is written: the job and its
     outputs' URLs are printed, so nothing is lost."""
     outputs = job["outputs"]
+    labels = [item["name"] for item in outputs]
+    if len(set(labels)) < len(labels):  # a job of steps keeps each step's "output"
+        labels = [f"{index}-{label}" for index, label in enumerate(labels)]
     names = [
-        f"{stem}.{job['operation']}{'' if len(outputs) == 1 else '.' + item['name']}"
+        f"{stem}.{job['operation']}{'' if len(outputs) == 1 else '.' + label}"
         f"{Path(item['key']).suffix}"
-        for item in outputs
+        for item, label in zip(outputs, labels, strict=True)
     ]
     if output is None:
         return [(item["url"], Path(name)) for item, name in zip(outputs, names, strict=True)]

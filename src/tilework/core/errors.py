@@ -8,6 +8,7 @@ message. The tree is flat on purpose: one root exception, data rather than subcl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -93,3 +94,23 @@ class TileworkError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code.value, "message": self.message, "details": self.details}
+
+
+def field_name(loc: Sequence[Any]) -> str:
+    """A location in a request as its sender names it: ``steps[1].params.scale``."""
+    named = ""
+    for part in loc:
+        if isinstance(part, int):
+            named += f"[{part}]"
+        else:
+            named += f".{part}" if named else str(part)
+    return named
+
+
+def field_failures(found: Sequence[tuple[Sequence[Any], str]]) -> TileworkError:
+    """One ``validation_failed`` naming each offending field (a location and what is wrong)."""
+    named = [{"field": field_name(loc), "message": message} for loc, message in found]
+    fields = ", ".join(each["field"] or "body" for each in named)
+    return TileworkError(
+        ErrorCode.VALIDATION_FAILED, f"invalid request: {fields}", {"errors": named}
+    )

@@ -70,6 +70,9 @@ class PlannedTask:
 @dataclass(frozen=True)
 class NextStage:
     tasks: list[PlannedTask]
+    # The stage these tasks make, when not the one asked for: a planner may skip ahead (a
+    # job of steps starts each step at the stage its names begin at), never back.
+    stage: int | None = None
 
 
 @dataclass(frozen=True)

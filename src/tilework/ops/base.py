@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -14,6 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import structlog
 from pydantic import BaseModel
 
+from tilework.core.credits import MINIMUM_COST, megapixel_cost
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import OutputFormat
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
@@ -38,19 +40,28 @@ class TaskContext(Generic[P]):
     settings: Settings
     scratch: Path
     timings: dict[str, float] = field(default_factory=dict)
+    # Where this task's files go under the job's folder, and how its timings are named: a
+    # step of a job of steps has its own (``steps/1/``, ``2.``), so two steps never meet.
+    output_space: str = ""
+    timing_prefix: str = ""
+
+    def output_key(self, name: str) -> str:
+        """The storage key of a file of the job's named ``name`` (in this task's space)."""
+        return job_output_key(self.job_id, self.output_space + name)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         """Time a named step and log it; the job's ``timings`` sums them over its tasks."""
         started = time.perf_counter()
+        named = self.timing_prefix + name
         try:
             yield
         finally:
             elapsed = time.perf_counter() - started
-            self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 4)
+            self.timings[named] = round(self.timings.get(named, 0.0) + elapsed, 4)
             log.info(
                 "step",
-                step=name,
+                step=named,
                 seconds=round(elapsed, 4),
                 job_id=self.job_id,
                 task_id=self.task.id,
@@ -83,7 +94,7 @@ class TaskContext(Generic[P]):
         Uploads share the host's ``max_parallel_uploads`` slots and retry transient failures.
         """
         with self.step(step):
-            target = key or job_output_key(self.job_id, f"{name}.{fmt.extension}")
+            target = key or self.output_key(f"{name}.{fmt.extension}")
             stored = upload(self.objects, target, path, self.settings)
         return {
             "name": name,
@@ -97,6 +108,12 @@ class TaskContext(Generic[P]):
 
 
 TaskFunction = Callable[[TaskContext[Any]], JsonDict]
+
+
+def largest_input(settings: Settings) -> tuple[int, int]:
+    """The size an input of unknown size is checked and priced as: the largest square allowed."""
+    side = math.isqrt(settings.max_input_pixels)
+    return (side, side)
 
 
 class Operation(Generic[P]):
@@ -134,6 +151,19 @@ class Operation(Generic[P]):
         """The credits to reserve when they do not follow from output pixels (a hosted
         model's price); None: ``output_pixels`` prices the job."""
         return None
+
+    def reserve(self, params: P, size: tuple[int, int], settings: Settings) -> float:
+        """The credits to reserve for an input of ``size``: ``price``, else the output's
+        megapixels (at most the largest output allowed)."""
+        fixed = self.price(params, settings)
+        if fixed is not None:
+            return max(MINIMUM_COST, fixed)
+        pixels = min(self.output_pixels(params, size), float(settings.max_output_pixels))
+        return megapixel_cost(pixels)
+
+    def requires_input(self, params: P) -> bool:
+        """Whether a job needs an input image (``needs_input``, unless the params decide)."""
+        return self.needs_input
 
     def plan(
         self, job: JobRecord, params: P, stage: int, previous: list[TaskRecord]

@@ -12,6 +12,7 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import Finished, JobRecord, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
 from tilework.ops.base import Operation
+from tilework.ops.steps import Steps
 
 ENTRY_POINT_GROUP = "tilework.operations"
 BUILT_IN_OWNER = "tilework"
@@ -25,6 +26,8 @@ class Registry:
         self, operations: list[AnyOperation], packages: dict[str, str] | None = None
     ) -> None:
         self._operations = {operation.name: operation for operation in operations}
+        # Built in, over whatever else is registered: several of them as one job.
+        self._operations[Steps.name] = Steps(self.get)
         self._packages = packages or {}
 
     @classmethod

@@ -65,8 +65,10 @@ def plan_next(planner: Planner, job: JobRecord, stage: int, previous: list[TaskR
             step = planner.plan(job, stage, previous)
         except TileworkError as error:
             return Planned(stage, FailJob(error.code, error.message), empty_through)
-        if isinstance(step, Finished) or step.tasks:
+        if isinstance(step, Finished):
             return Planned(stage, step, empty_through)
+        if step.tasks:
+            return Planned(max(stage, step.stage or stage), step, empty_through)
         empty_through = stage
         job = replace(job, stage=stage, stage_tasks=0, stage_remaining=0)
         stage, previous = stage + 1, []

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from tilework.core.credits import MINIMUM_COST, megapixel_cost
 from tilework.core.jobs import NewJob
 from tilework.core.keys import ApiKey
 from tilework.core.settings import Settings
 from tilework.imaging.header import read_size_of
 from tilework.objects.store import ObjectStore
-from tilework.ops.base import Operation
+from tilework.ops.base import Operation, largest_input
 from tilework.ops.inputs import refuse_blocked_url, require_uploaded
 from tilework.service.files import file_source, own_file_id
 from tilework.service.services import Services
@@ -66,7 +64,7 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         require_uploaded(objects, source["key"], "input.key")
     elif "url" in source:
         refuse_blocked_url(settings, source["url"], "input.url")
-    elif operation.needs_input:
+    elif operation.requires_input(valid):
         raise invalid_fields(
             [{"loc": ("input",), "msg": f"{request.operation} needs an input image"}]
         )
@@ -102,12 +100,9 @@ def _price(
     objects: ObjectStore,
     settings: Settings,
 ) -> float:
-    """The credits to reserve: the operation's output megapixels for this input. A URL's image
-    is priced as the largest square input allowed; the charge at the end is what was made.
-    An operation with a price of its own (a hosted model's) names it."""
-    fixed = operation.price(params, settings)
-    if fixed is not None:
-        return max(MINIMUM_COST, fixed)
+    """The credits to reserve: the operation's for this input (``Operation.reserve``). A URL's
+    image is priced as the largest square input allowed; the charge at the end is what was
+    made."""
     if "key" in source:
         with objects.open(source["key"]) as handle:
             found = read_size_of(handle, settings.max_input_pixels)
@@ -115,10 +110,8 @@ def _price(
     elif not source:
         size = (0, 0)
     else:
-        side = math.isqrt(settings.max_input_pixels)
-        size = (side, side)
-    pixels = min(operation.output_pixels(params, size), float(settings.max_output_pixels))
-    return megapixel_cost(pixels)
+        size = largest_input(settings)
+    return operation.reserve(params, size, settings)
 
 
 def _request_hash(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.errors import TileworkError, field_failures
 
 
 def invalid_fields(
@@ -13,14 +13,4 @@ def invalid_fields(
 ) -> TileworkError:
     """A failure naming each offending field, e.g. ``params.width``, from pydantic's errors
     (each with its ``loc`` and ``msg``); ``prefix`` says where the validated object sits."""
-    named = [
-        {
-            "field": ".".join(str(part) for part in (*prefix, *error["loc"])),
-            "message": error["msg"],
-        }
-        for error in errors
-    ]
-    fields = ", ".join(error["field"] or "body" for error in named)
-    return TileworkError(
-        ErrorCode.VALIDATION_FAILED, f"invalid request: {fields}", {"errors": named}
-    )
+    return field_failures([((*prefix, *error["loc"]), error["msg"]) for error in errors])

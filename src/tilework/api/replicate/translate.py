@@ -97,4 +97,6 @@ def _replicate_field(field: str) -> str:
         return "input.image"
     if field == "webhook.url":
         return "webhook"
+    if field.startswith("steps"):  # a job of steps: the steps are a field of the input
+        return f"input.{field}"
     return re.sub(r"^params\.", "input.", field)

@@ -12,6 +12,7 @@ from tilework.api.v1 import schemas
 from tilework.api.v1.bodies import job_body
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobRecord, JobStatus
+from tilework.ops.steps import Steps
 from tilework.service import cancels
 from tilework.service.services import Services
 from tilework.service.submit import JobRequest, submit
@@ -100,7 +101,12 @@ def _job_request(body: schemas.JobCreate, idempotency_key: str | None) -> JobReq
     if body.webhook is not None:
         events = sorted({event.value for event in body.webhook.events})
         webhook = {"url": str(body.webhook.url), "events": events, "format": "tilework"}
-    return JobRequest(body.operation, source, body.params, idempotency_key, webhook)
+    if body.steps is not None:
+        steps = [step.model_dump(mode="json") for step in body.steps]
+        params = {"steps": steps, "keep_intermediate": body.keep_intermediate}
+        return JobRequest(Steps.name, source, params, idempotency_key, webhook)
+    operation = str(body.operation)  # the schema gives one or the other
+    return JobRequest(operation, source, body.params, idempotency_key, webhook)
 
 
 def _found(job: JobRecord | None, job_id: str) -> JobRecord:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from tilework.core.jobs import EventType, JobStatus
 from tilework.core.sources import SourceSpec
+from tilework.ops.steps.params import MAX_STEPS, Step
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -28,13 +29,42 @@ class WebhookSpec(BaseModel):
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    operation: str = Field(min_length=1, max_length=64)
+    operation: str | None = Field(
+        None, min_length=1, max_length=64, description="The operation; or give ``steps``."
+    )
     input: SourceSpec | None = Field(
         None, description="The input image; only operations that make one (predict) go without."
     )
     params: dict[str, Any] = Field(default_factory=dict)
+    steps: list[Step] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_STEPS,
+        description="Several operations as one job, in place of ``operation``: each step's "
+        "first output (or the one its ``from`` names) is the next step's input; the job "
+        "answers the last step's outputs.",
+        examples=[
+            [
+                {"operation": "upscale", "params": {"scale": 4}},
+                {"operation": "resize", "params": {"width": 512, "format": "webp"}},
+            ]
+        ],
+    )
+    keep_intermediate: bool = Field(
+        False, description="With ``steps``: answer every step's outputs, not only the last's."
+    )
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
     webhook: WebhookSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_operation_or_steps(self) -> JobCreate:
+        if (self.operation is None) == (self.steps is None):
+            raise ValueError("give either operation (with its params) or steps")
+        if self.steps is not None and self.params:
+            raise ValueError("params belong to each step: steps[i].params")
+        if self.operation is not None and self.keep_intermediate:
+            raise ValueError("keep_intermediate goes with steps")
+        return self
 
 
 class Progress(BaseModel):

@@ -10,7 +10,6 @@ from tilework.core.jobs import JsonDict
 from tilework.imaging.decode import probe, srgb8, vips_errors
 from tilework.imaging.encode import normalize, save
 from tilework.imaging.recolour import palette_lut, recolour, tone_sample, tones
-from tilework.objects.paths import job_output_key
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import local_input
 from tilework.ops.palette.params import PaletteParams, rgb
@@ -29,7 +28,7 @@ def analyse(ctx: TaskContext[PaletteParams]) -> JsonDict:
             found = {str(size): tones(sample, size) for size in sizes}
         key = ctx.input.get("key")
         if key is None:
-            key = job_output_key(ctx.job_id, "source")
+            key = ctx.output_key("source")
             with ctx.step("store_source"):
                 ctx.objects.put_file(key, source)
     return {"source": key, "tones": found, "width": header.width, "height": header.height}

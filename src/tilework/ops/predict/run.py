@@ -34,7 +34,6 @@ from tilework.core.formats import SNIFF_BYTES, sniff
 from tilework.core.ids import id_time
 from tilework.core.jobs import REMOTE_STATE_KEY, JsonDict, TaskDeferred, output_reference
 from tilework.imaging.header import read_size
-from tilework.objects.paths import job_output_key
 from tilework.objects.uploads import upload
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import download
@@ -247,7 +246,7 @@ def _copy(
         name = f"output-{index}"
         stored = upload(
             ctx.objects,
-            job_output_key(ctx.job_id, f"{name}.{described['extension']}"),
+            ctx.output_key(f"{name}.{described['extension']}"),
             path,
             settings,
         )

@@ -18,7 +18,6 @@ from tilework.imaging.decode import probe, srgb8, vips_errors
 from tilework.imaging.encode import WHITE, save
 from tilework.imaging.projection import project, refine
 from tilework.imaging.region import Box, bounding_box, estimate_region, mask_region
-from tilework.objects.paths import job_output_key
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import local_copy, local_input
 from tilework.ops.render.params import RenderParams
@@ -103,7 +102,7 @@ def store(ctx: Context) -> JsonDict:
 
 
 def _stage_key(ctx: Context, name: str) -> str:
-    return job_output_key(ctx.job_id, f"render/{name}.png")
+    return ctx.output_key(f"render/{name}.png")
 
 
 @contextmanager

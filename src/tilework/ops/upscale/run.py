@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyvips
@@ -13,7 +14,6 @@ from tilework.imaging.decode import pipeline_error, probe, srgb8
 from tilework.imaging.encode import normalize, save
 from tilework.imaging.stitch import stitched_image
 from tilework.imaging.tiles import Tile
-from tilework.objects.paths import job_output_key
 from tilework.ops.base import TaskContext
 from tilework.ops.inputs import local_input
 from tilework.ops.upscale.params import UpscaleParams, check_output
@@ -25,12 +25,12 @@ from tilework.superres.pixels import Pixels
 TILE_PNG_COMPRESSION = 1  # tiles are intermediates: fast to write beats small
 
 
-def tile_input_key(job_id: str, index: int) -> str:
-    return job_output_key(job_id, f"tiles/in/{index}.png")
+def tile_input_key(ctx: TaskContext[Any], index: int) -> str:
+    return ctx.output_key(f"tiles/in/{index}.png")
 
 
-def tile_output_key(job_id: str, index: int) -> str:
-    return job_output_key(job_id, f"tiles/out/{index}.png")
+def tile_output_key(ctx: TaskContext[Any], index: int) -> str:
+    return ctx.output_key(f"tiles/out/{index}.png")
 
 
 # --- prepare --------------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def _store_tile_input(ctx: TaskContext[UpscaleParams], image: pyvips.Image, tile
         image.crop(*tile.box).write_to_file(
             str(path), compression=TILE_PNG_COMPRESSION, keep="none"
         )
-        ctx.objects.put_file(tile_input_key(ctx.job_id, tile.index), path)
+        ctx.objects.put_file(tile_input_key(ctx, tile.index), path)
 
 
 # --- tile -----------------------------------------------------------------------------------
@@ -79,10 +79,10 @@ def upscale_tile(ctx: TaskContext[UpscaleParams]) -> JsonDict:
     fallback = bool(ctx.task.payload.get("fallback"))
     width, height = (int(v) for v in ctx.task.payload["size"])
     if params.provider is not None and not fallback:
-        output_key = tile_output_key(ctx.job_id, index)
-        return remote_tile(ctx, tile_input_key(ctx.job_id, index), output_key, (width, height))
+        output_key = tile_output_key(ctx, index)
+        return remote_tile(ctx, tile_input_key(ctx, index), output_key, (width, height))
     passes = Passes((), float(params.scale)) if fallback else params.passes
-    with ctx.objects.readable(tile_input_key(ctx.job_id, index)) as source:
+    with ctx.objects.readable(tile_input_key(ctx, index)) as source:
         image = pyvips.Image.new_from_file(str(source), fail_on="truncated")
         rgb, alpha = _pixels(image[:3]), image[3] if image.bands == 4 else None
     with ctx.step("fallback_tile" if fallback else "model"):
@@ -95,7 +95,7 @@ def upscale_tile(ctx: TaskContext[UpscaleParams]) -> JsonDict:
             out = out.bandjoin(_exact(alpha, out.width, out.height))
         with ctx.scratch_file(".png") as path:
             out.write_to_file(str(path), compression=TILE_PNG_COMPRESSION, keep="none")
-            stored = ctx.objects.put_file(tile_output_key(ctx.job_id, index), path)
+            stored = ctx.objects.put_file(tile_output_key(ctx, index), path)
     return {"index": index, "key": stored.key, "fallback": fallback}
 
 
@@ -133,7 +133,7 @@ def stitch(ctx: TaskContext[UpscaleParams]) -> JsonDict:
     bands = int(layout["bands"])
 
     def open_tile(tile: Tile) -> AbstractContextManager[Path]:
-        return ctx.objects.readable(tile_output_key(ctx.job_id, tile.index))
+        return ctx.objects.readable(tile_output_key(ctx, tile.index))
 
     with ctx.scratch_file(f".{params.format.extension}") as target:
         with ctx.step("stitch"):

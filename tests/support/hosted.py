@@ -1,0 +1,36 @@
+"""A second tilework server as the provider of hosted models, reached as both kinds: as
+Replicate's API (``rep``) and as fal's queue (``fal``). Its models are tilework's operations
+(``tilework/resize``, the tests' ``tilework/test_sleep``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.support.server import ServerProcess
+
+# Each kind's name for the input image, as a tilework server of that kind reads it.
+IMAGE_FIELDS = {"rep": "image", "fal": "image_url"}
+
+
+def provider_entries(provider: ServerProcess, **extra: Any) -> str:
+    """``TILEWORK_PROVIDERS`` naming ``provider`` as ``rep`` and as ``fal``."""
+    return json.dumps(
+        {
+            "rep": {"base_url": provider.url, "token": provider.api_key, **extra},
+            "fal": {
+                "kind": "fal",
+                "base_url": f"{provider.url}/fal",
+                "token": provider.api_key,
+                "jwks_url": f"{provider.url}/.well-known/jwks.json",
+                **extra,
+            },
+        }
+    )
+
+
+def inline(photo: Path) -> str:
+    """The photo as a data URI: an image a model's input carries itself."""
+    return "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()
