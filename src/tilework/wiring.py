@@ -13,6 +13,7 @@ from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
 from tilework.queue import QueuePolicy
 from tilework.queue.sql import SqlQueue
+from tilework.retention.sweeper import Sweeper
 from tilework.service.access import Authenticator
 from tilework.service.limits import RateLimiter
 from tilework.service.services import Services
@@ -27,7 +28,7 @@ from tilework.store.secrets import fal_signing_key, webhook_secrets
 from tilework.superres.devices import model_devices
 from tilework.superres.processes import ModelProcesses
 from tilework.webhooks.deliverer import Deliverer
-from tilework.worker.pool import WorkerPool
+from tilework.worker.pool import Duty, WorkerPool
 
 
 def queue_policy(settings: Settings) -> QueuePolicy:
@@ -88,8 +89,16 @@ def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
     # Model processes only where there are task processes to serve.
     devices = model_devices(settings.device) if count else []
     models = ModelProcesses(devices, required=settings.device != "auto")
-    # Every host that works sends webhooks too, claimed with the same leases as tasks.
-    duties = [build_deliverer(settings, database)] if count else []
+    # Every host that works sends webhooks too, claimed with the same leases as tasks, and
+    # takes its turn at the retention sweep.
+    duties: list[Duty] = (
+        [
+            build_deliverer(settings, database),
+            Sweeper(settings, database, open_object_store(settings)),
+        ]
+        if count
+        else []
+    )
     return WorkerPool(settings, queue, signal, count, models, duties)
 
 

@@ -25,41 +25,8 @@ from tests.support.databases import fresh_database
 from tests.support.hosted import IMAGE_FIELDS, inline, provider_entries
 from tests.support.httpproxy import HttpProxy
 from tests.support.rows import query
-from tests.support.server import ServerProcess, providing_server, tilework_env
+from tests.support.server import ServerProcess, tilework_env
 from tests.support.tcpproxy import TcpProxy
-
-# What the consumer's noop costs a key with credits: Replicate's per request and per second of
-# its measured run, fal's per billable unit.
-PRICES = {"rep": {"per_request": 2, "per_second": 10}, "fal": {"per_unit": 3}}
-
-
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with providing_server(tmp_path_factory.mktemp("provider")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def consumer(
-    provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    """A server on PostgreSQL whose jobs run on ``provider``; polling only every 2 minutes, so
-    within a test only a verified callback wakes a task. (The servers the other tests start
-    are on SQLite: each backend runs predict.)"""
-    configured = json.loads(provider_entries(provider))
-    for name, price in PRICES.items():
-        configured[name]["prices"] = {"tilework/noop": price}
-    folder = tmp_path_factory.mktemp("consumer")
-    with fresh_database("postgresql", folder / "db") as url:
-        running = ServerProcess(
-            folder / "home",
-            workers=2,
-            database_url=url,
-            providers=json.dumps(configured),
-            provider_poll_seconds=120,
-        ).start()
-        yield running
-        assert running.stop() == 0, running.log()
 
 
 @pytest.fixture(scope="module")
@@ -383,7 +350,7 @@ def test_predict_through_replicates_and_fals_routes(consumer: ServerProcess, pho
 def test_a_key_with_credits_is_charged_what_the_model_used(
     consumer: ServerProcess, photo: Path
 ) -> None:
-    """The consumer's noop (PRICES): Replicate's priced per request and per second of its
+    """The consumer's noop (CONSUMER_PRICES): Replicate's priced per request and per second of its
     measured run, fal's per billable unit (which needs a bound). Reserved at submit, charged
     what was used, released when the request fails; the ledger says provider, model, units."""
     with consumer.client() as admin:

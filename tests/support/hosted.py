@@ -13,6 +13,9 @@ from tests.support.server import ServerProcess
 
 # Each kind's name for the input image, as a tilework server of that kind reads it.
 IMAGE_FIELDS = {"rep": "image", "fal": "image_url"}
+# What the acceptance tier's consumer charges a key with credits for the provider's noop:
+# Replicate's per request and per second of its measured run, fal's per billable unit.
+CONSUMER_PRICES = {"rep": {"per_request": 2, "per_second": 10}, "fal": {"per_unit": 3}}
 
 
 def provider_entries(provider: ServerProcess, **extra: Any) -> str:

@@ -281,6 +281,22 @@ class Settings(BaseSettings):
         description="How long a file uploaded through /v1/files (Replicate's files API) can be "
         "read and used as an input, from its upload (its expires_at).",
     )
+    retention_seconds: float = Field(
+        48 * 3600,
+        ge=0,
+        description="How long an ended job (its rows, events, deliveries and files under "
+        "jobs/<id>/) is kept after it ends; 0 keeps jobs forever.",
+    )
+    tenant_retention_seconds: dict[str, float] = Field(
+        default_factory=dict,
+        description='Retention per tenant, over retention_seconds: {"acme": 86400}; 0 keeps '
+        "that tenant's jobs forever.",
+    )
+    sweep_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the retention sweep runs (one host at a time, for all).",
+    )
     max_parallel_uploads: int = Field(
         2,
         ge=1,

@@ -68,7 +68,25 @@ class LocalObjectStore:
         return self.path_of(key).is_file()
 
     def delete(self, key: str) -> None:
-        self.path_of(key).unlink(missing_ok=True)
+        path = self.path_of(key)
+        path.unlink(missing_ok=True)
+        # Folders emptied by the delete go too, up to the root: a store that keeps jobs for
+        # months would otherwise keep a folder for every job it ever ran.
+        for folder in path.parents:
+            if folder == self.root:
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone): the folders above are not either
+                break
+
+    def keys_under(self, prefix: str) -> list[str]:
+        folder = self.path_of(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return []
+        return sorted(
+            path.relative_to(self.root).as_posix() for path in folder.rglob("*") if path.is_file()
+        )
 
     def url(self, key: str, expires_in: int) -> str:
         return self.signer.sign(validate_key(key), expires_in)

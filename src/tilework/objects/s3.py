@@ -114,6 +114,14 @@ class S3ObjectStore:
         with _storage_errors("delete", key):
             obstore.delete(self._store, validate_key(key))
 
+    def keys_under(self, prefix: str) -> list[str]:
+        with _storage_errors("list", prefix):
+            return sorted(
+                str(meta["path"])
+                for batch in obstore.list(self._store, prefix=validate_key(prefix.rstrip("/")))
+                for meta in batch
+            )
+
     def url(self, key: str, expires_in: int) -> str:
         """A presigned GET URL: the bucket serves the bytes, not the API."""
         with _storage_errors("sign", key):

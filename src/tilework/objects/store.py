@@ -40,6 +40,10 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def keys_under(self, prefix: str) -> list[str]:
+        """The keys of every object whose key starts with ``prefix`` (a folder, ``…/``)."""
+        ...
+
     def url(self, key: str, expires_in: int) -> str:
         """A URL anyone holding it can GET the object from until it expires."""
         ...

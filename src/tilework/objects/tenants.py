@@ -50,6 +50,12 @@ class TenantObjects:
     def exists(self, key: str) -> bool:
         return self.store.exists(self.full_key(key))
 
+    def keys_under(self, prefix: str) -> list[str]:
+        return [
+            key.removeprefix(self.prefix)
+            for key in self.store.keys_under(self.full_key(prefix.rstrip("/")) + "/")
+        ]
+
     def delete(self, key: str) -> None:
         self.store.delete(self.full_key(key))
 

@@ -50,12 +50,17 @@ jobs = sa.Table(
     sa.Column("result", sa.JSON),
     # The request on a provider a task of the job waits on: {provider, model, request_id}.
     sa.Column("remote", sa.JSON),
+    # When the sweeper removed a succeeded job's intermediate files (tiles, stage images);
+    # null: not yet, or the job did not succeed (those keep theirs until the job goes).
+    sa.Column("cleaned_at", sa.Float),
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),
     sa.Index("ix_jobs_operation_id", "operation", "id"),
     # Open jobs past their deadline, found by the sweep without reading finished ones.
     sa.Index("ix_jobs_status_deadline", "status", "deadline"),
+    # Ended jobs past their retention, oldest first, for the retention sweeper.
+    sa.Index("ix_jobs_completed_at", "completed_at"),
 )
 
 tasks = sa.Table(
@@ -235,4 +240,27 @@ provider_slots = sa.Table(
     sa.Column("provider", sa.String(64), nullable=False),
     sa.Column("taken_at", sa.Float, nullable=False),
     sa.Index("ix_provider_slots_provider", "provider"),
+)
+
+# Totals that only ever go up (jobs deleted by retention, jobs failed by code, …): each is
+# added to in the transaction that does what it counts, and no row is ever deleted, so a count
+# survives the rows it counted. ``labels`` is canonical JSON (sorted keys), part of the key.
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("labels", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)
+
+# Work one host at a time does for all (the retention sweep): a row per duty, leased like a
+# task (``store.leasing``) and due again ``next_run_at``.
+duty_leases = sa.Table(
+    "duty_leases",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the duty's name
+    sa.Column("status", sa.String(16), nullable=False),  # idle, or held
+    sa.Column("worker_id", sa.String(128)),
+    sa.Column("lease_until", sa.Float),
+    sa.Column("next_run_at", sa.Float, nullable=False),
 )

@@ -13,7 +13,7 @@ from tilework.api.v1.bodies import job_body
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JobRecord, JobStatus
 from tilework.ops.steps import Steps
-from tilework.service import cancels
+from tilework.service import cancels, removals
 from tilework.service.services import Services
 from tilework.service.submit import JobRequest, submit
 from tilework.service.waits import finished_within
@@ -85,6 +85,19 @@ def list_jobs(
     )
     next_cursor = found[-1].id if len(found) == limit else None
     return schemas.JobPage(items=[_body(services, job) for job in found], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    responses={404: {"model": schemas.ErrorBody}, 409: {"model": schemas.ErrorBody}},
+)
+def delete_job(job_id: str, services: AppServices, key: Caller) -> Response:
+    """Delete an ended job now: its rows, events, deliveries and files (outputs delivered to a
+    destination of yours stay). A queued or running job is 409 ``job_not_finished``: cancel
+    it first. Retention (``TILEWORK_RETENTION_SECONDS``) does the same to every ended job."""
+    removals.delete_job(services, job_id, key.tenant)
+    return Response(status_code=204)
 
 
 @router.post(

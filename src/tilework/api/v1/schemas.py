@@ -189,3 +189,13 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class CounterBody(BaseModel):
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+class CounterList(BaseModel):
+    items: list[CounterBody]

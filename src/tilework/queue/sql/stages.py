@@ -31,6 +31,7 @@ from tilework.queue.workflow import (
     after_failure,
     plan_next,
 )
+from tilework.store.counters import add
 from tilework.store.credits import settle
 from tilework.store.dialect import Dialect
 from tilework.store.events import progress_due, record_event, record_progress
@@ -163,6 +164,8 @@ class Stages:
         )
         settle(conn, ended, succeeded=False)
         record_event(conn, ended, EventType.ending(status))
+        if status is JobStatus.FAILED:  # by code: provider_misconfigured is the operator's
+            add(conn, "jobs_failed_total", operation=ended["operation"], code=code.value)
 
     def _finish(self, conn: sa.Connection, job_id: str, finished: Finished) -> None:
         done = (

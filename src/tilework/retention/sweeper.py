@@ -1,0 +1,110 @@
+"""The retention sweeper: a duty of every worker host, run by one host at a time for all of
+them (``store.duties``), every ``sweep_seconds``.
+
+A turn works in batches of ``BATCH`` jobs, oldest first, until a batch comes back short: the
+intermediate files of jobs that succeeded (tiles, stage images, earlier steps' files), then
+ended jobs past their retention, files first and rows after. It never reads, let alone
+deletes, a queued or running job. What it removed is logged and counted
+(``jobs_deleted_total``, ``files_deleted_total``: ``GET /v1/counters``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from tilework.core.ids import holder_id
+from tilework.core.settings import Settings
+from tilework.objects.store import ObjectStore
+from tilework.retention.removal import Removed, clean_intermediates, remove_jobs
+from tilework.store.database import Database
+from tilework.store.duties import end_turn, extend_turn, take_turn
+from tilework.store.retention import EndedJob, expired, uncleaned
+
+log = structlog.get_logger("tilework.retention")
+
+DUTY = "retention"
+BATCH = 100
+LEASE_SECONDS = 60.0
+POLL_SECONDS = 5.0  # how often a host asks whether the sweep is due
+
+
+class Sweeper:
+    def __init__(self, settings: Settings, database: Database, store: ObjectStore) -> None:
+        self.settings = settings
+        self.database = database
+        self.store = store
+        self.holder = holder_id("retention")
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(LEASE_SECONDS)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(min(POLL_SECONDS, self.settings.sweep_seconds)):
+            try:
+                self.turn()
+            except Exception as exc:  # the next turn tries again; the host goes on working
+                log.error("retention_sweep_failed", error=repr(exc), exc_info=exc)
+
+    def turn(self) -> bool:
+        """Sweep if it is this host's turn; whether it was."""
+        if not take_turn(self.database, DUTY, self.holder, LEASE_SECONDS):
+            return False
+        try:
+            cleaned = self._batches(lambda now: self._uncleaned(), self._clean)
+            removed = self._batches(self._expired, self._remove)
+        finally:
+            end_turn(self.database, DUTY, self.holder, time.time() + self.settings.sweep_seconds)
+        if cleaned.files or removed.jobs or removed.files:
+            log.info(
+                "retention_swept",
+                jobs_deleted=removed.jobs,
+                files_deleted=removed.files + cleaned.files,
+                intermediates_deleted=cleaned.files,
+            )
+        return True
+
+    def _batches(
+        self,
+        find: Callable[[float], list[EndedJob]],
+        act: Callable[[Sequence[EndedJob]], Removed],
+    ) -> Removed:
+        jobs = files = 0
+        while not self._stopping.is_set():
+            batch = find(time.time())
+            if batch:
+                done = act(batch)
+                jobs, files = jobs + done.jobs, files + done.files
+            if len(batch) < BATCH or not extend_turn(
+                self.database, DUTY, self.holder, LEASE_SECONDS
+            ):
+                break
+        return Removed(jobs, files)
+
+    def _uncleaned(self) -> list[EndedJob]:
+        with self.database.read() as conn:
+            return uncleaned(conn, BATCH)
+
+    def _expired(self, now: float) -> list[EndedJob]:
+        settings = self.settings
+        with self.database.read() as conn:
+            return expired(
+                conn, now, settings.retention_seconds, settings.tenant_retention_seconds, BATCH
+            )
+
+    def _clean(self, batch: Sequence[EndedJob]) -> Removed:
+        return clean_intermediates(self.database, self.store, batch)
+
+    def _remove(self, batch: Sequence[EndedJob]) -> Removed:
+        return remove_jobs(self.database, self.store, batch, "retention")

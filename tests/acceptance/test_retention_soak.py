@@ -1,0 +1,94 @@
+"""Bounded for real: 1200 small jobs through a server whose retention is half a second. Each
+wave's jobs are read as they end (``Prefer: wait``), while they are retained, and must be
+right; after every wave the sweeper has deleted them, and the job tables, the SQLite file and
+the stored bytes stay on the plateau the first wave reached instead of growing with every
+wave."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support import images
+from tests.support.rows import query
+from tests.support.server import ServerProcess
+
+WAVES = 3
+NOOPS = 360  # a wave's jobs without files
+RESIZES = 40  # and with one each
+CLIENTS = 16
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def test_a_server_with_short_retention_stays_on_a_plateau(tmp_path: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "home", workers=2, retention_seconds=0.5, sweep_seconds=0.5
+    ).start()
+    database = server.home / "tilework.db"
+    url = f"sqlite:///{database}"
+    jobs_folder = server.home / "objects" / "tenants" / "default" / "jobs"
+    try:
+        with server.client() as client:
+            key = client.upload(images.photo(tmp_path / "photo.png", 32, 24))["key"]
+        bodies: list[dict[str, Any]] = [
+            {"operation": "noop", "input": {"key": key}, "params": {}}
+        ] * NOOPS + [
+            {"operation": "resize", "input": {"key": key}, "params": {"width": 8}}
+        ] * RESIZES
+        plateau: list[tuple[int, int, int]] = []
+        with (
+            httpx.Client(
+                base_url=server.url,
+                headers={"Authorization": f"Bearer {server.api_key}", "Prefer": "wait=60"},
+                timeout=90,
+                limits=httpx.Limits(max_connections=CLIENTS),
+            ) as http,
+            ThreadPoolExecutor(CLIENTS) as pool,
+        ):
+            for _ in range(WAVES):
+                ended = list(pool.map(lambda body: http.post("/v1/jobs", json=body), bodies))
+                for answer, body in zip(ended, bodies, strict=True):
+                    job = answer.json()
+                    assert answer.status_code == 200 and job["status"] == "succeeded", job
+                    if body["operation"] == "resize":
+                        assert [out["width"] for out in job["outputs"]] == [8]
+                plateau.append(swept_to_the_floor(url, database, jobs_folder))
+    finally:
+        assert server.stop() == 0, server.log()
+    (deleted,) = query(url, "SELECT value FROM counters WHERE name = 'jobs_deleted_total'")
+    assert deleted.value == WAVES * (NOOPS + RESIZES)
+    print("plateau (rows, database bytes, stored bytes) after each wave:", plateau)
+    first_rows, first_file, _ = plateau[0]
+    for rows, size, stored in plateau:
+        assert rows == 0 and stored == 0, plateau
+        # The file keeps its pages and reuses them: it does not grow wave after wave.
+        assert size <= first_file * 1.25, plateau
+    assert first_rows == 0
+
+
+def swept_to_the_floor(url: str, database: Path, jobs_folder: Path) -> tuple[int, int, int]:
+    """Once the sweeper has deleted every ended job: the rows left in the job tables, the
+    database's size on disk (its file and its write-ahead log), the bytes left under the
+    tenant's jobs folder."""
+    deadline = time.monotonic() + 30
+    while True:
+        (row,) = query(
+            url,
+            "SELECT (SELECT COUNT(*) FROM jobs) + (SELECT COUNT(*) FROM tasks)"
+            " + (SELECT COUNT(*) FROM job_events) + (SELECT COUNT(*) FROM webhook_deliveries)"
+            " AS n",
+        )
+        if row.n == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    stored = folder_bytes(jobs_folder) if jobs_folder.exists() else 0
+    wal = database.with_name(database.name + "-wal")
+    size = database.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    return row.n, size, stored
