@@ -5,6 +5,7 @@ say what went, which never go backwards."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from tilework.store.duties import take_turn
 @pytest.fixture(params=["sqlite+local", "postgresql+s3"])
 def app(request: pytest.FixtureRequest, make_api: MakeApi) -> InProcessApi:
     backend, storage = request.param.split("+")
-    overrides: dict[str, Any] = {"retention_seconds": 3600}
+    # Uploads and files kept a second: each test sends its own, used at once.
+    overrides: dict[str, Any] = {"retention_seconds": 3600, "upload_seconds": 1, "file_seconds": 1}
     if storage == "s3":
         s3: S3Server = request.getfixturevalue("s3_server")
         overrides |= s3.settings(s3.new_bucket())
@@ -156,3 +158,76 @@ def test_delete_removes_an_ended_job_now_and_refuses_an_open_one(
         assert other._http.delete(f"/v1/jobs/{queued['id']}").status_code == 404
     counts = counted(app)
     assert counts[("jobs_deleted_total", (("reason", "request"),))] == 1
+
+
+def test_an_expired_upload_goes_once_no_kept_job_names_it(
+    app: InProcessApi, tmp_path: Path
+) -> None:
+    unused_photo = images.photo(tmp_path / "a.png", 10, 10)
+    used_photo = images.photo(tmp_path / "b.png", 12, 10)
+    with app.client() as client:
+        unused = client.upload(unused_photo)
+        used = client.upload(used_photo)
+        job = client.submit("resize", key=used["key"], params={"width": 5})  # left queued
+    expiry = datetime.fromisoformat(unused["expires_at"]).timestamp()
+    assert time.time() < expiry <= time.time() + 1
+    objects = TenantObjects(app.services.objects, "default")
+    time.sleep(1.1)
+    assert sweeper(app, sweep_seconds=0.01).turn()
+    assert not objects.exists(unused["key"])
+    assert objects.exists(used["key"])  # a queued job names it
+    app.work()
+    assert app.http.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    time.sleep(0.05)
+    assert sweeper(app, sweep_seconds=0.01).turn()
+    assert not objects.exists(used["key"])
+    counts = counted(app)
+    assert counts[("files_deleted_total", (("reason", "upload_expired"),))] == 2
+    with app.client() as client:  # sent again: stored again, with a new expiry
+        again = client.upload(unused_photo)
+    assert objects.exists(again["key"])
+    assert datetime.fromisoformat(again["expires_at"]).timestamp() > expiry
+
+
+def test_an_expired_file_goes_with_its_bytes(app: InProcessApi, tmp_path: Path) -> None:
+    data = images.photo(tmp_path / "photo.jpg", 10, 10).read_bytes()
+    created = app.http.post("/v1/files", files={"content": ("photo.jpg", data, "image/jpeg")})
+    assert created.status_code == 201, created.text
+    sha256 = created.json()["checksums"]["sha256"]
+    objects = TenantObjects(app.services.objects, "default")
+    assert objects.exists(f"files/{sha256}")
+    time.sleep(1.1)
+    assert sweeper(app).turn()
+    assert not objects.exists(f"files/{sha256}")
+    assert counted(app)[("files_deleted_total", (("reason", "file_expired"),))] == 1
+
+
+def test_an_admin_purges_a_tenant_and_the_audit_log_says_so(
+    app: InProcessApi, tmp_path: Path
+) -> None:
+    photo = images.photo(tmp_path / "photo.png", 12, 9)
+    key = app.tenant_key()
+    with app.client(key) as tenant:
+        name = tenant.current_key()["tenant"]
+        upload = tenant.upload(photo)
+        ended = tenant.submit("resize", key=upload["key"], params={"width": 5})
+        app.work()
+        queued = tenant.submit("resize", key=upload["key"], params={"width": 6})
+        refused = tenant._http.post(f"/v1/tenants/{name}/purge")
+    assert refused.status_code == 403  # admin keys only
+    purged = app.http.post(f"/v1/tenants/{name}/purge")
+    assert purged.status_code == 200, purged.text
+    assert purged.json()["jobs_canceled"] == 1 and purged.json()["jobs_deleted"] == 2
+    with app.client(key) as tenant:
+        for job in (ended, queued):
+            assert tenant._http.get(f"/v1/jobs/{job['id']}").status_code == 404
+    objects = TenantObjects(app.services.objects, name)
+    assert objects.keys_under("uploads/") == [] and objects.keys_under("jobs/") == []
+    done = run_job(app, photo, "resize", {"width": 4})  # the admin's own tenant is untouched
+    assert app.http.delete(f"/v1/jobs/{done['id']}").status_code == 204
+    entries = app.http.get("/v1/audit").json()["items"]
+    assert [(e["action"], e["target"]) for e in entries] == [
+        ("job.delete", done["id"]),
+        ("tenant.purge", name),
+    ]
+    assert entries[1]["detail"] == purged.json() and entries[1]["tenant"] == name

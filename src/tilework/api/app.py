@@ -22,7 +22,7 @@ from tilework.api.openapi import install_openapi
 from tilework.api.render_contract import routes as render_contract
 from tilework.api.replicate import files as replicate_files
 from tilework.api.replicate import routes as replicate
-from tilework.api.v1 import counters, events, jobs, keys, objects, providers, uploads
+from tilework.api.v1 import events, jobs, keys, objects, operators, providers, uploads
 from tilework.service.services import Services
 
 
@@ -91,7 +91,7 @@ def create_app(services: Services) -> FastAPI:
         fal,
         fal_jwks,
         providers,
-        counters,
+        operators,
     )
     for module in routers:
         app.include_router(module.router)

@@ -281,6 +281,12 @@ class Settings(BaseSettings):
         description="How long a file uploaded through /v1/files (Replicate's files API) can be "
         "read and used as an input, from its upload (its expires_at).",
     )
+    upload_seconds: float = Field(
+        86400,
+        gt=0,
+        description="How long an upload (/v1/uploads, or a data: URI) is kept after it was "
+        "last sent; past it, it is deleted once no job that names it is kept.",
+    )
     retention_seconds: float = Field(
         48 * 3600,
         ge=0,

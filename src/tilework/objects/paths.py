@@ -4,11 +4,13 @@ any key inside that root, and the keys of uploads and of jobs' outputs."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tilework.core.errors import ErrorCode, TileworkError
 
 MAX_KEY_LENGTH = 512
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_UPLOAD_KEY = re.compile(r"^uploads/[0-9a-f]{64}$")
 
 
 def validate_key(key: str) -> str:
@@ -32,6 +34,17 @@ def job_output_key(job_id: str, name: str) -> str:
 def upload_key(sha256: str) -> str:
     """Uploads are content-addressed: the same bytes uploaded twice are one object."""
     return validate_key(f"uploads/{sha256}")
+
+
+def uploads_named(document: Any) -> set[str]:
+    """The upload keys a JSON document names anywhere (a job's input, its params)."""
+    if isinstance(document, str):
+        return {document} if _UPLOAD_KEY.match(document) else set()
+    if isinstance(document, dict):
+        document = list(document.values())
+    if isinstance(document, list):
+        return set().union(*(uploads_named(item) for item in document))
+    return set()
 
 
 def file_key(sha256: str) -> str:

@@ -1,16 +1,21 @@
-"""Removing jobs: their files under ``jobs/<id>/`` first, then their rows, counted."""
+"""Removing what retention removes, counted: jobs (their files under ``jobs/<id>/`` first,
+then their rows), expired uploads no job names, expired files of Replicate's files API."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
+from tilework.objects.paths import file_key
 from tilework.objects.store import ObjectStore
 from tilework.objects.tenants import TenantObjects
 from tilework.store.counters import add
 from tilework.store.database import Database
+from tilework.store.files import FileRecord, Files
 from tilework.store.retention import EndedJob, delete_jobs, mark_cleaned
+from tilework.store.uploads import StoredUpload, drop_upload
 
 
 @dataclass(frozen=True)
@@ -54,3 +59,36 @@ def _delete_files(store: ObjectStore, job: EndedJob, keep: frozenset[str]) -> in
     for key in doomed:
         objects.delete(key)
     return len(doomed)
+
+
+def drop_uploads(
+    database: Database, store: ObjectStore, expired: Sequence[StoredUpload], now: float
+) -> Removed:
+    """Delete expired uploads no job names (one at a time: each holds the write while its
+    bytes go, against the same bytes being sent again)."""
+    dropped = 0
+    for upload in expired:
+        objects = TenantObjects(store, upload.tenant)
+        if drop_upload(database, upload, now, partial(objects.delete, upload.key)):
+            dropped += 1
+    with database.write() as conn:
+        add(conn, "files_deleted_total", dropped, reason="upload_expired")
+    return Removed(0, dropped)
+
+
+def drop_files(database: Database, store: ObjectStore, expired: Sequence[FileRecord]) -> Removed:
+    """Delete expired files (Replicate's files API): their rows, and their bytes when no
+    other file names them."""
+    dropped: list[str] = []  # the bytes that went: no other file named them
+    for record in expired:
+        objects = TenantObjects(store, record.tenant)
+        Files(database).remove(record.tenant, record.id, partial(_drop_bytes, objects, dropped))
+    bytes_gone = len(dropped)
+    with database.write() as conn:
+        add(conn, "files_deleted_total", bytes_gone, reason="file_expired")
+    return Removed(0, bytes_gone)
+
+
+def _drop_bytes(objects: ObjectStore, dropped: list[str], gone: FileRecord) -> None:
+    objects.delete(file_key(gone.sha256))
+    dropped.append(gone.sha256)

@@ -2,6 +2,8 @@
 
 Either way the image is staged in the store's scratch directory, checked to be an image, and
 stored under its content address (``uploads/<sha256>``), so the same bytes are one object.
+Each is recorded, before its bytes are stored, with the time it expires
+(``TILEWORK_UPLOAD_SECONDS`` after it was last sent; ``store.uploads``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.formats import SNIFF_BYTES, InputFormat, sniff
 from tilework.objects.paths import upload_key
 from tilework.objects.store import ObjectInfo, ObjectStore
+from tilework.service.services import Services
 from tilework.service.validation import invalid_fields
+from tilework.store.uploads import record_upload
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?),", re.DOTALL)
 
@@ -56,13 +60,29 @@ async def staged_image(
         staged.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class StoredUpload:
+    info: ObjectInfo
+    expires_at: float
+
+
 async def store_stream(
-    objects: ObjectStore, chunks: AsyncIterable[bytes], max_bytes: int
-) -> ObjectInfo:
-    """Stage a streamed body, check it and store it under its content address."""
-    async with staged_image(objects, chunks, max_bytes) as image:
-        key = upload_key(image.sha256)
-        return await anyio.to_thread.run_sync(objects.put_file, key, image.path, image.sha256)
+    services: Services, tenant: str, chunks: AsyncIterable[bytes]
+) -> StoredUpload:
+    """Stage a streamed body, check it and store it as the tenant's upload."""
+    objects = services.objects_for(tenant)
+    async with staged_image(objects, chunks, services.settings.max_upload_bytes) as image:
+        return await anyio.to_thread.run_sync(
+            _store, services, tenant, image.path, image.sha256, image.size
+        )
+
+
+def _store(services: Services, tenant: str, staged: Path, digest: str, size: int) -> StoredUpload:
+    """Record the upload (its expiry moves later if it was sent before), then store it."""
+    keep = services.settings.upload_seconds
+    expires_at = record_upload(services.database, tenant, digest, size, keep)
+    info = services.objects_for(tenant).put_file(upload_key(digest), staged, digest)
+    return StoredUpload(info, expires_at)
 
 
 def data_uri_bytes(uri: str) -> bytes | None:
@@ -80,7 +100,7 @@ def data_uri_bytes(uri: str) -> bytes | None:
         raise MalformedDataUriError("the data URI's base64 is malformed") from None
 
 
-def image_source(objects: ObjectStore, max_bytes: int, image: str, field: str) -> dict[str, str]:
+def image_source(services: Services, tenant: str, image: str, field: str) -> dict[str, str]:
     """A job input from an image a caller named: a URL as it is, or a ``data:`` URI stored the
     way ``/v1/uploads`` stores. ``field`` names the image in the caller's terms, for errors."""
     if image.startswith(("http://", "https://")):
@@ -91,32 +111,25 @@ def image_source(objects: ObjectStore, max_bytes: int, image: str, field: str) -
         raise invalid_fields([{"loc": (field,), "msg": str(exc)}]) from None
     if data is None:
         raise invalid_fields([{"loc": (field,), "msg": "an http(s) URL or a data: URI"}])
-    return {"key": store_bytes(objects, data, max_bytes).key}
+    return {"key": store_bytes(services, tenant, data).info.key}
 
 
-def store_bytes(objects: ObjectStore, data: bytes, max_bytes: int) -> ObjectInfo:
+def store_bytes(services: Services, tenant: str, data: bytes) -> StoredUpload:
     """Store an image held in memory (a data URI's), the way a raw upload is stored."""
+    max_bytes = services.settings.max_upload_bytes
     if len(data) > max_bytes:
         raise TileworkError(
             ErrorCode.PAYLOAD_TOO_LARGE,
             f"images are limited to {max_bytes} bytes",
             {"max": max_bytes},
         )
-    staged = staging_path(objects, "datauri")
+    image_format(len(data), data[:SNIFF_BYTES])
+    staged = staging_path(services.objects_for(tenant), "datauri")
     try:
         staged.write_bytes(data)
-        digest = hashlib.sha256(data).hexdigest()
-        return store_staged(objects, staged, digest, len(data), data[:SNIFF_BYTES])
+        return _store(services, tenant, staged, hashlib.sha256(data).hexdigest(), len(data))
     finally:
         staged.unlink(missing_ok=True)
-
-
-def store_staged(
-    objects: ObjectStore, staged: Path, digest: str, size: int, head: bytes
-) -> ObjectInfo:
-    """Store a received image under its content address, once it is known to be one."""
-    image_format(size, head)
-    return objects.put_file(upload_key(digest), staged, digest)
 
 
 def image_format(size: int, head: bytes) -> InputFormat:

@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tilework.store.database import Database
+from tilework.store.dialect import upsert_into
 from tilework.store.schema import counters
 
 
@@ -27,7 +27,7 @@ def add(conn: sa.Connection, name: str, by: float = 1.0, **labels: str) -> None:
     if by == 0:
         return
     row = {"name": name, "labels": json.dumps(labels, sort_keys=True), "value": by}
-    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(counters)
+    insert = upsert_into(conn.dialect.name, counters)
     conn.execute(
         insert.values(**row).on_conflict_do_update(
             index_elements=[counters.c.name, counters.c.labels],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 # One number for the advisory lock every migrating host takes: "tilework" in ASCII, as an int.
 MIGRATION_LOCK_KEY = int.from_bytes(b"tilework", "big") >> 1
@@ -61,3 +62,9 @@ class PostgresDialect(Dialect):
 
 def dialect_of(engine: sa.Engine) -> Dialect:
     return PostgresDialect() if engine.dialect.name == "postgresql" else Dialect()
+
+
+def upsert_into(dialect_name: str, table: sa.Table) -> Any:
+    """An ``INSERT`` into ``table`` that can say ``ON CONFLICT … DO UPDATE``, as the
+    database named (both take the same clause)."""
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tilework.store.database import Database, retry_deadlocks
+from tilework.store.dialect import upsert_into
 from tilework.store.schema import file_blobs, files
 
 
@@ -48,6 +48,17 @@ class Files:
         with self.db.read() as conn:
             row = conn.execute(query).mappings().first()
         return _record(row) if row else None
+
+    def expired(self, now: float, limit: int) -> list[FileRecord]:
+        """Files past their expiry, oldest first: no longer readable, their rows still here."""
+        query = (
+            sa.select(files)
+            .where(files.c.expires_at <= now)
+            .order_by(files.c.expires_at)
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return [_record(row) for row in conn.execute(query).mappings()]
 
     def list(self, tenant: str, now: float, limit: int, before: str | None) -> list[FileRecord]:
         """The tenant's live files, newest first; ``before`` an id, to page on from."""
@@ -88,9 +99,7 @@ class Files:
             return record
 
     def _count_in(self, tenant: str, sha256: str) -> Any:
-        insert = (postgresql.insert if self.db.dialect.name == "postgresql" else sqlite.insert)(
-            file_blobs
-        )
+        insert = upsert_into(self.db.dialect.name, file_blobs)
         return insert.values(tenant=tenant, sha256=sha256, refs=1).on_conflict_do_update(
             index_elements=["tenant", "sha256"], set_={"refs": file_blobs.c.refs + 1}
         )

@@ -15,7 +15,14 @@ import sqlalchemy as sa
 from tilework.core.jobs import JobStatus
 from tilework.store.counters import add
 from tilework.store.deliveries import DeliveryStatus
-from tilework.store.schema import job_events, jobs, provider_slots, tasks, webhook_deliveries
+from tilework.store.schema import (
+    job_events,
+    job_uploads,
+    jobs,
+    provider_slots,
+    tasks,
+    webhook_deliveries,
+)
 
 ENDED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELED.value)
 UNSENT = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
@@ -61,6 +68,16 @@ def expired(
     return [_ended(row) for row in conn.execute(query)]
 
 
+def tenant_jobs(conn: sa.Connection, tenant: str, limit: int) -> list[EndedJob]:
+    """A tenant's ended jobs, whatever their age (a purge)."""
+    query = (
+        sa.select(jobs.c.id, jobs.c.tenant, jobs.c.outputs)
+        .where(jobs.c.tenant == tenant, jobs.c.status.in_(ENDED))
+        .limit(limit)
+    )
+    return [_ended(row) for row in conn.execute(query)]
+
+
 def uncleaned(conn: sa.Connection, limit: int) -> list[EndedJob]:
     """Succeeded jobs whose intermediate files are still there."""
     query = (
@@ -89,7 +106,7 @@ def delete_jobs(conn: sa.Connection, job_ids: Sequence[str], reason: str) -> int
         return 0
     task_ids = sa.select(tasks.c.id).where(tasks.c.job_id.in_(ended))
     conn.execute(provider_slots.delete().where(provider_slots.c.task_id.in_(task_ids)))
-    for table in (webhook_deliveries, job_events, tasks):
+    for table in (webhook_deliveries, job_events, job_uploads, tasks):
         conn.execute(table.delete().where(table.c.job_id.in_(ended)))
     conn.execute(jobs.delete().where(jobs.c.id.in_(ended)))
     add(conn, "jobs_deleted_total", len(ended), reason=reason)

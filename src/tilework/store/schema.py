@@ -264,3 +264,42 @@ duty_leases = sa.Table(
     sa.Column("lease_until", sa.Float),
     sa.Column("next_run_at", sa.Float, nullable=False),
 )
+
+# Images sent to /v1/uploads (or as data: URIs), once per tenant and content: each expires a
+# while after it was last sent, unless a job still names it (``job_uploads``).
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_uploads_expires_at", "expires_at"),
+)
+
+# Which uploads a job names (its input, a texture, …): an upload is kept while any job that
+# names it is kept. Written with the job, deleted with it.
+job_uploads = sa.Table(
+    "job_uploads",
+    metadata,
+    sa.Column(
+        "job_id", sa.String(26), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Index("ix_job_uploads_tenant_key", "tenant", "key"),
+)
+
+# What admin keys and callers deleted on purpose (a job, a tenant's purge): who, what, when.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", TaskId, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),  # whose key asked
+    sa.Column("tenant", sa.String(64), nullable=False),  # whose things went
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+)

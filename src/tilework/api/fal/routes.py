@@ -250,9 +250,7 @@ async def _submit(
             raise invalid_fields(
                 [{"loc": (IMAGE_FIELD,), "msg": "give the image as a URL or a data: URI"}]
             )
-        objects = services.objects_for(key.tenant)
-        max_bytes = services.settings.max_upload_bytes
-        source = await run_in_threadpool(image_source, objects, max_bytes, image, IMAGE_FIELD)
+        source = await run_in_threadpool(image_source, services, key.tenant, image, IMAGE_FIELD)
     request = JobRequest(
         operation,
         source,

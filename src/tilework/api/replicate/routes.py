@@ -230,11 +230,10 @@ async def _create(
 ) -> dict[str, Any]:
     wait = preferred_wait(headers.prefer)
     image, params = split_input(body, services.registry.get(operation).needs_input)
-    objects, max_bytes = services.objects_for(key.tenant), services.settings.max_upload_bytes
     source = (
         {}
         if image is None
-        else await run_in_threadpool(image_source, objects, max_bytes, image, "input.image")
+        else await run_in_threadpool(image_source, services, key.tenant, image, "input.image")
     )
     request = JobRequest(
         operation,

@@ -96,7 +96,7 @@ def delete_job(job_id: str, services: AppServices, key: Caller) -> Response:
     """Delete an ended job now: its rows, events, deliveries and files (outputs delivered to a
     destination of yours stay). A queued or running job is 409 ``job_not_finished``: cancel
     it first. Retention (``TILEWORK_RETENTION_SECONDS``) does the same to every ended job."""
-    removals.delete_job(services, job_id, key.tenant)
+    removals.delete_job(services, key, job_id)
     return Response(status_code=204)
 
 

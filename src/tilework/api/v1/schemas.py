@@ -179,6 +179,10 @@ class Upload(BaseModel):
     url: str
     bytes: int
     sha256: str
+    expires_at: str = Field(
+        description="When the upload is deleted, unless a job that names it is still kept; "
+        "sending the same bytes again moves it later."
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -199,3 +203,22 @@ class CounterBody(BaseModel):
 
 class CounterList(BaseModel):
     items: list[CounterBody]
+
+
+class AuditEntry(BaseModel):
+    at: str
+    key_id: str
+    tenant: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntry]
+
+
+class Purged(BaseModel):
+    jobs_canceled: int
+    jobs_deleted: int
+    files_deleted: int

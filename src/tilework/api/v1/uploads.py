@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from tilework.api.dependencies import AppServices, Caller
 from tilework.api.v1 import schemas
+from tilework.api.v1.bodies import iso
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.service.uploads import store_stream, upload_too_large
 
@@ -44,7 +45,13 @@ async def upload(request: Request, services: AppServices, key: Caller) -> schema
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise upload_too_large(limit)
-    objects = services.objects_for(key.tenant)
-    stored = await store_stream(objects, request.stream(), limit)
-    url = objects.url(stored.key, services.settings.signed_url_seconds)
-    return schemas.Upload(key=stored.key, url=url, bytes=stored.bytes, sha256=stored.sha256)
+    stored = await store_stream(services, key.tenant, request.stream())
+    info = stored.info
+    url = services.objects_for(key.tenant).url(info.key, services.settings.signed_url_seconds)
+    return schemas.Upload(
+        key=info.key,
+        url=url,
+        bytes=info.bytes,
+        sha256=info.sha256,
+        expires_at=str(iso(stored.expires_at)),
+    )

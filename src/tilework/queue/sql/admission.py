@@ -19,6 +19,7 @@ from tilework.queue.sql.stages import Stages
 from tilework.store.credits import reserve
 from tilework.store.records import job_from_mapping, job_from_row
 from tilework.store.schema import jobs, tasks
+from tilework.store.uploads import name_uploads
 
 
 class Submission:
@@ -45,6 +46,7 @@ class Submission:
                 outcomes.append(error)
         if self.job_rows:
             self.conn.execute(jobs.insert(), self.job_rows)
+            name_uploads(self.conn, [_naming(row) for row in self.job_rows])
         if self.task_rows:
             self.conn.execute(tasks.insert(), self.task_rows)
             self.stages.notify(self.conn)
@@ -107,6 +109,7 @@ class Submission:
             # Rare shapes (an empty first stage, a job done at once, a plan that fails) take
             # the general path, which writes at once and re-reads the row.
             self.conn.execute(jobs.insert().values(values))
+            name_uploads(self.conn, [_naming(values)])
             self.stages.advance(self.conn, job, 0, [])
             return lock_job(self.conn, job.id)
         count = len(step.tasks)
@@ -139,3 +142,9 @@ def _open_jobs(conn: sa.Connection, key_id: str) -> int:
 def _queued_tasks(conn: sa.Connection) -> int:
     count = sa.select(sa.func.count()).where(tasks.c.status == TaskStatus.QUEUED.value)
     return int(conn.execute(count).scalar_one())
+
+
+def _naming(row: dict[str, Any]) -> tuple[str, str, object]:
+    """A new job as ``name_uploads`` takes it: the uploads its input and params name are kept
+    while the job is."""
+    return row["id"], row["tenant"], [row["input"], row["params"]]

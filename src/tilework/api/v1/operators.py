@@ -1,0 +1,58 @@
+"""What operators use, with admin keys only: counters that only go up (jobs failed by code,
+jobs and files deleted), the audit log of deletions asked for, and a tenant's purge."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from starlette.concurrency import run_in_threadpool
+
+from tilework.api.dependencies import Admin, AppServices
+from tilework.api.v1 import schemas
+from tilework.api.v1.bodies import iso
+from tilework.service.removals import purge_tenant
+from tilework.store.audit import audited
+from tilework.store.counters import totals
+
+router = APIRouter(prefix="/v1", tags=["operators"])
+Tenant = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+@router.get("/counters", response_model=schemas.CounterList)
+async def list_counters(services: AppServices, _: Admin) -> schemas.CounterList:
+    found = await run_in_threadpool(totals, services.database)
+    return schemas.CounterList(
+        items=[
+            schemas.CounterBody(name=each.name, labels=each.labels, value=each.value)
+            for each in found
+        ]
+    )
+
+
+@router.get("/audit", response_model=schemas.AuditList)
+async def audit_log(services: AppServices, _: Admin) -> schemas.AuditList:
+    """Deletions asked for, newest first: jobs deleted, tenants purged, by whose key."""
+    found = await run_in_threadpool(audited, services.database)
+    return schemas.AuditList(
+        items=[
+            schemas.AuditEntry(
+                at=str(iso(entry["at"])),
+                key_id=entry["key_id"],
+                tenant=entry["tenant"],
+                action=entry["action"],
+                target=entry["target"],
+                detail=entry["detail"],
+            )
+            for entry in found
+        ]
+    )
+
+
+@router.post("/tenants/{tenant}/purge", response_model=schemas.Purged)
+async def purge(tenant: Tenant, services: AppServices, key: Admin) -> schemas.Purged:
+    """Everything of a tenant's goes now: its open jobs are canceled (their remote requests
+    too), its jobs deleted with their files, its uploads deleted. Its keys stay (revoke them
+    with ``/v1/keys/{id}/revoke``). Recorded in the audit log."""
+    purged = await run_in_threadpool(purge_tenant, services, key, tenant)
+    return schemas.Purged(**purged)
