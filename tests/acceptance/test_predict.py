@@ -503,7 +503,9 @@ def test_two_hosts_share_a_providers_limits_and_its_cooldown(
                     time.sleep(0.05)
                 return str(job["remote"]["request_id"])
 
-            remote_of(first, submit(first, "tight", 2))
+            # Open on the provider long enough for the second host's create to meet it there,
+            # however slowly that host claims its task.
+            remote_of(first, submit(first, "tight", 8))
             refused = submit(second, "tight", 0)  # the provider answers 429: a cooldown
             deadline = time.monotonic() + 30
             while not (

@@ -96,6 +96,13 @@ def test_ended_jobs_past_retention_go_with_their_rows_and_files(
     young = run_job(app, photo, "resize", {"width": 9})
     with app.client() as client:
         opened = client.submit("resize", key=client.upload(photo)["key"], params={"width": 7})
+    # What a running task has stored so far (a palette's source copy, a tile) is the open
+    # job's: the sweep must not touch it.
+    partial = tmp_path / "partial.png"
+    partial.write_bytes(b"partial")
+    TenantObjects(app.services.objects, "default").put_file(
+        f"jobs/{opened['id']}/tiles/in/0.png", partial
+    )
     assert files_of(app, old) and files_of(app, failed)
     assert sweeper(app, retention_seconds=1.0, sweep_seconds=0.01).turn()
     for gone in (old, failed):
@@ -104,6 +111,7 @@ def test_ended_jobs_past_retention_go_with_their_rows_and_files(
     assert app.http.get(f"/v1/jobs/{young['id']}").json()["status"] == "succeeded"
     assert files_of(app, young)
     assert app.http.get(f"/v1/jobs/{opened['id']}").json()["status"] == "queued"
+    assert files_of(app, opened) == [f"jobs/{opened['id']}/tiles/in/0.png"]
     counts = counted(app)
     assert counts[("jobs_deleted_total", (("reason", "retention"),))] == 2
     assert counts[("jobs_failed_total", (("code", "validation_failed"), ("operation", "steps")))]
