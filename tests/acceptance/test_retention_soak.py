@@ -6,16 +6,18 @@ wave."""
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support import images
 from tests.support.rows import query
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, unmeasured
 
 WAVES = 3
 NOOPS = 270  # a wave's jobs without files
@@ -27,11 +29,17 @@ def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
+# 17 s of the suite's budget, which it does not have yet: run by hand, before a release.
+@pytest.mark.skipif(
+    os.environ.get("TILEWORK_SOAK") != "1",
+    reason="the retention soak runs by hand: TILEWORK_SOAK=1 .venv/bin/pytest -s "
+    "tests/acceptance/test_retention_soak.py",
+)
 def test_a_server_with_short_retention_stays_on_a_plateau(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "home", workers=2, retention_seconds=0.5, sweep_seconds=0.5)
     # Not measured by coverage: these paths are the other tests' too, and measuring a
     # thousand jobs' worth of them doubles the soak's time.
-    server.env.pop("COVERAGE_PROCESS_CONFIG", None)
+    server.env = unmeasured(server.env)
     server.start()
     database = server.home / "tilework.db"
     url = f"sqlite:///{database}"

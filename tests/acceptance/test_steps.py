@@ -20,7 +20,7 @@ import pytest
 
 from tests.support import images
 from tests.support.databases import fresh_database
-from tests.support.hosted import inline
+from tests.support.hosted import inline, with_remote_request
 from tests.support.rows import running_task
 from tests.support.server import ServerProcess, tilework_env
 
@@ -163,10 +163,7 @@ def test_canceling_a_job_of_steps_cancels_the_running_steps_request(
         },
     }
     created = consumer.http.post("/v1/jobs", json={"steps": [sleeper, THUMBNAIL]}).json()
-    deadline = time.monotonic() + 30
-    while (job := consumer.http.get(f"/v1/jobs/{created['id']}").json())["remote"] is None:
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
+    job = with_remote_request(consumer, created["id"])
     canceled = consumer.http.post(f"/v1/jobs/{job['id']}/cancel").json()
     assert canceled["status"] == "canceled"
     there = provider.http.get(f"/v1/jobs/{job['remote']['request_id']}").json()

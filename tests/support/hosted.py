@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from tests.support.server import ServerProcess
 
+ENDED = ("succeeded", "failed", "canceled")
 # Each kind's name for the input image, as a tilework server of that kind reads it.
 IMAGE_FIELDS = {"rep": "image", "fal": "image_url"}
 # What the acceptance tier's consumer charges a key with credits for the provider's noop:
@@ -37,3 +39,13 @@ def provider_entries(provider: ServerProcess, **extra: Any) -> str:
 def inline(photo: Path) -> str:
     """The photo as a data URI: an image a model's input carries itself."""
     return "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()
+
+
+def with_remote_request(server: ServerProcess, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The job once it shows the provider's request it waits on (``remote``)."""
+    deadline = time.monotonic() + timeout
+    while (job := server.http.get(f"/v1/jobs/{job_id}").json())["remote"] is None:
+        assert time.monotonic() < deadline and job["status"] not in ENDED, job
+        time.sleep(0.05)
+    found: dict[str, Any] = job
+    return found

@@ -36,6 +36,16 @@ def free_port() -> int:
         return port
 
 
+# What coverage's subprocess patch puts in the environment so that a child measures itself.
+COVERAGE_ENV = "COVERAGE_PROCESS_CONFIG"
+
+
+def unmeasured(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a child coverage leaves alone: a process that runs no tilework code of its
+    own (a fuzzer), or paths other tests measure already, where tracing only costs time."""
+    return {name: value for name, value in env.items() if name != COVERAGE_ENV}
+
+
 def tilework_env(home: Path, **settings: object) -> dict[str, str]:
     """The environment of a tilework process: only what the test sets, plus the test plugins.
     Lists and mappings are written as JSON, as the settings read them."""
