@@ -59,34 +59,19 @@ def expired(
     unsent = sa.select(webhook_deliveries.c.id).where(
         webhook_deliveries.c.job_id == jobs.c.id, webhook_deliveries.c.status.in_(UNSENT)
     )
-    query = (
-        sa.select(jobs.c.id, jobs.c.tenant, jobs.c.outputs)
-        .where(jobs.c.status.in_(ENDED), sa.or_(*windows), ~unsent.exists())
-        .order_by(jobs.c.completed_at)
-        .limit(limit)
-    )
-    return [_ended(row) for row in conn.execute(query)]
+    return _ended_jobs(conn, limit, jobs.c.status.in_(ENDED), sa.or_(*windows), ~unsent.exists())
 
 
 def tenant_jobs(conn: sa.Connection, tenant: str, limit: int) -> list[EndedJob]:
     """A tenant's ended jobs, whatever their age (a purge)."""
-    query = (
-        sa.select(jobs.c.id, jobs.c.tenant, jobs.c.outputs)
-        .where(jobs.c.tenant == tenant, jobs.c.status.in_(ENDED))
-        .limit(limit)
-    )
-    return [_ended(row) for row in conn.execute(query)]
+    return _ended_jobs(conn, limit, jobs.c.tenant == tenant, jobs.c.status.in_(ENDED))
 
 
 def uncleaned(conn: sa.Connection, limit: int) -> list[EndedJob]:
     """Succeeded jobs whose intermediate files are still there."""
-    query = (
-        sa.select(jobs.c.id, jobs.c.tenant, jobs.c.outputs)
-        .where(jobs.c.status == JobStatus.SUCCEEDED.value, jobs.c.cleaned_at.is_(None))
-        .order_by(jobs.c.completed_at)
-        .limit(limit)
+    return _ended_jobs(
+        conn, limit, jobs.c.status == JobStatus.SUCCEEDED.value, jobs.c.cleaned_at.is_(None)
     )
-    return [_ended(row) for row in conn.execute(query)]
 
 
 def mark_cleaned(conn: sa.Connection, job_ids: Sequence[str], now: float) -> None:
@@ -113,6 +98,19 @@ def delete_jobs(conn: sa.Connection, job_ids: Sequence[str], reason: str) -> int
     return len(ended)
 
 
-def _ended(row: Any) -> EndedJob:
-    keys = frozenset(str(out["key"]) for out in row.outputs or [] if "key" in out)
-    return EndedJob(row.id, row.tenant, keys)
+def _ended_jobs(conn: sa.Connection, limit: int, *where: Any) -> list[EndedJob]:
+    """Jobs that match ``where``, oldest ended first, with their outputs' keys."""
+    query = (
+        sa.select(jobs.c.id, jobs.c.tenant, jobs.c.outputs)
+        .where(*where)
+        .order_by(jobs.c.completed_at)
+        .limit(limit)
+    )
+    return [
+        EndedJob(
+            row.id,
+            row.tenant,
+            frozenset(str(out["key"]) for out in row.outputs or [] if "key" in out),
+        )
+        for row in conn.execute(query)
+    ]
