@@ -97,9 +97,11 @@ class Client:
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         webhook: dict[str, Any] | None = None,
+        destination: str | dict[str, Any] | None = None,
     ) -> JobBody:
-        """Submit a job; ``webhook`` is ``{"url", "events"?, "format"?}``, as ``POST /v1/jobs``
-        takes it. Neither ``key`` nor ``url``: a job without an input (``predict``)."""
+        """Submit a job; ``webhook`` is ``{"url", "events"?, "format"?}`` and ``destination``
+        a name or ``{"name", "vars"?}``, as ``POST /v1/jobs`` takes them. Neither ``key`` nor
+        ``url``: a job without an input (``predict``)."""
         body: dict[str, Any] = {"operation": operation, "params": params or {}}
         if key is not None:
             body["input"] = {"key": key}
@@ -107,6 +109,8 @@ class Client:
             body["input"] = {"url": url}
         if webhook is not None:
             body["webhook"] = webhook
+        if destination is not None:
+            body["destination"] = destination
         if idempotency_key:
             body["idempotency_key"] = idempotency_key
         return self._call("POST", "/v1/jobs", json=body)

@@ -16,6 +16,7 @@ from tilework.queue.sql import SqlQueue
 from tilework.retention.sweeper import Sweeper
 from tilework.service.access import Authenticator
 from tilework.service.limits import RateLimiter
+from tilework.service.links import OutputLinks
 from tilework.service.services import Services
 from tilework.service.submitter import Submitter
 from tilework.store.database import Database
@@ -61,6 +62,7 @@ def build_services(settings: Settings) -> Services:
         Authenticator(keys),
         RateLimiter(settings.rate_limit_per_minute),
         Files(database),
+        OutputLinks(settings, database, objects),
     )
 
 
@@ -111,7 +113,7 @@ def build_deliverer(settings: Settings, database: Database) -> Deliverer:
         events,
         delivery_renderer(
             settings,
-            open_object_store(settings),
+            OutputLinks(settings, database, open_object_store(settings)),
             events,
             lambda tenant: webhook_secrets(settings, database, tenant),
             lambda: fal_signing_key(database),

@@ -22,7 +22,16 @@ from tilework.api.openapi import install_openapi
 from tilework.api.render_contract import routes as render_contract
 from tilework.api.replicate import files as replicate_files
 from tilework.api.replicate import routes as replicate
-from tilework.api.v1 import events, jobs, keys, objects, operators, providers, uploads
+from tilework.api.v1 import (
+    destinations,
+    events,
+    jobs,
+    keys,
+    objects,
+    operators,
+    providers,
+    uploads,
+)
 from tilework.service.services import Services
 
 
@@ -92,6 +101,7 @@ def create_app(services: Services) -> FastAPI:
         fal_jwks,
         providers,
         operators,
+        destinations,
     )
     for module in routers:
         app.include_router(module.router)

@@ -20,6 +20,7 @@ from tilework.core.jobs import JobStatus
 from tilework.core.settings import Settings
 from tilework.core.signatures import signed_headers
 from tilework.objects.store import ObjectStore
+from tilework.service.links import OutputLinks
 from tilework.store.deliveries import Delivery
 from tilework.store.events import EventLog, JobEvent
 from tilework.webhooks.deliverer import Message, Render
@@ -27,12 +28,13 @@ from tilework.webhooks.deliverer import Message, Render
 
 def delivery_renderer(
     settings: Settings,
-    objects: ObjectStore,
+    links: OutputLinks,
     events: EventLog,
     secrets: Callable[[str], list[str]],
     fal_key: Callable[[], str],
 ) -> Render:
     """``secrets``: a tenant's Standard Webhooks secrets; ``fal_key``: the Ed25519 key."""
+    objects = links.objects
     # Each tenant's secrets, found at its first delivery; a rotation is a restart.
     known: dict[str, list[str]] = {}
     signing: list[str] = []  # the Ed25519 key, read at the first fal message
@@ -49,7 +51,7 @@ def delivery_renderer(
             logged = [e for e in events.after(event.job_id) if e.id <= event.id]
             body = _encoded(prediction_body(settings, objects, event.job, logged))
         else:
-            body = _encoded(event_body(settings, objects, event).model_dump(mode="json"))
+            body = _encoded(event_body(settings, links, event).model_dump(mode="json"))
         tenant = event.job.tenant
         if tenant not in known:
             known[tenant] = secrets(tenant)

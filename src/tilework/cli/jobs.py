@@ -65,6 +65,14 @@ def submit(
             "(repeatable; the job answers the last step's outputs).",
         ),
     ] = None,
+    destination: Annotated[
+        str | None,
+        typer.Option(help="Deliver the outputs to this destination of the tenant's bucket."),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", help="key=value for the destination's path template."),
+    ] = None,
     quiet: Quiet = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -73,7 +81,17 @@ def submit(
     if then:
         first = {"operation": operation, "params": params}
         operation, params = "steps", {"steps": [first, *(_then_step(step) for step in then)]}
-    _run_job(operation, image, params, wait, output, idempotency_key, quiet)
+    if var and destination is None:
+        refuse(
+            "validation_failed",
+            "--var fills a destination's path template: give --destination too",
+            {"errors": [{"field": "--var", "message": "needs --destination"}]},
+        )
+    delivery = None
+    if destination is not None:
+        given = {name: str(value) for name, value in _parse_params(var or [], "--var").items()}
+        delivery = {"name": destination, "vars": given}
+    _run_job(operation, image, params, wait, output, idempotency_key, quiet, delivery)
 
 
 def run(
@@ -215,6 +233,7 @@ def _run_job(
     output: str | None,
     idempotency_key: str | None,
     quiet: bool,
+    destination: dict[str, Any] | None = None,
 ) -> None:
     with connect() as client:
         source = {} if image is None else _input_of(client, image)
@@ -225,6 +244,7 @@ def _run_job(
                 url=source.get("url"),
                 params=params,
                 idempotency_key=idempotency_key,
+                destination=destination,
             )
         )
         if not wait:

@@ -118,6 +118,7 @@ class JobRecord:
     deadline: float | None = None  # when it is canceled if still open (Cancel-After)
     result: JsonDict | None = None  # Finished.result
     remote: JsonDict | None = None  # the request elsewhere a task of it waits on (TaskDeferred)
+    delivery: JsonDict | None = None  # {"destination", "vars"}: where its outputs are delivered
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class NewJob:
     max_open_jobs: int | None = None  # the key's limit on its jobs waiting or running
     cost: float = 0.0  # credits to reserve from the key; 0 when it does not count credits
     cancel_after: float | None = None  # seconds from its creation to its deadline; None: none
+    delivery: JsonDict | None = None  # {"destination", "vars"}: where its outputs are delivered
 
 
 class TaskDeferred(Exception):  # noqa: N818 (not an error: a task asking to run again later)

@@ -7,28 +7,18 @@ says; a provider's 429 puts it on a cooldown every host waits out.
 
 from __future__ import annotations
 
-import threading
-
 from tilework.core.errors import TileworkError
 from tilework.core.jobs import JsonDict, TaskDeferred
 from tilework.core.settings import Provider, Settings
-from tilework.store.database import Database
+from tilework.store.database import Database, process_database
 from tilework.store.gates import cool_down, give_back, take_slot
 
 # Without a Retry-After, how long every host leaves a provider alone after its 429.
 DEFAULT_COOLDOWN_SECONDS = 10.0
 
-_databases: dict[str, Database] = {}
-_lock = threading.Lock()
-
 
 def _database(settings: Settings) -> Database:
-    """One engine a process for the database the settings name (tasks run many times)."""
-    url = settings.resolved_database_url
-    with _lock:
-        if url not in _databases:
-            _databases[url] = Database(url)
-        return _databases[url]
+    return process_database(settings.resolved_database_url)
 
 
 def hold_slot(

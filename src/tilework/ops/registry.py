@@ -5,9 +5,11 @@ from __future__ import annotations
 import difflib
 import importlib
 import re
+from dataclasses import asdict
 from importlib.metadata import entry_points
 from typing import Any
 
+from tilework.core.destinations import DELIVER_KIND, job_values
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import Finished, JobRecord, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
@@ -77,14 +79,40 @@ class Registry:
             ) from None
 
     def plan(self, job: JobRecord, stage: int, previous: list[TaskRecord]) -> NextStage | Finished:
+        if previous and previous[0].kind == DELIVER_KIND:
+            return delivered(previous[0])
         operation = self.get(job.operation)
-        return operation.plan(job, operation.validate(job.params), stage, previous)
+        step = operation.plan(job, operation.validate(job.params), stage, previous)
+        if isinstance(step, Finished) and job.delivery is not None:
+            return delivery_stage(job, step)
+        return step
 
     def substitute(
         self, job: JobRecord, task: TaskRecord, error: TileworkError
     ) -> PlannedTask | None:
+        if task.kind == DELIVER_KIND:  # nothing else can deliver: the job fails with its code
+            return None
         operation = self.get(job.operation)
         return operation.substitute(job, operation.validate(job.params), task, error)
+
+
+def delivery_stage(job: JobRecord, finished: Finished) -> NextStage:
+    """A job with a destination does not end with its operation's last stage: one more task
+    copies its outputs there (``worker.delivery``), carrying what the job will answer."""
+    assert job.delivery is not None
+    payload = {
+        "destination": job.delivery["destination"],
+        "values": job_values(job, job.delivery.get("vars") or {}),
+        "finished": asdict(finished),
+    }
+    return NextStage([PlannedTask(DELIVER_KIND, payload)], stage=len(job.stages) - 1)
+
+
+def delivered(task: TaskRecord) -> Finished:
+    """The job's end once its ``deliver`` task copied the outputs: the outputs it answered."""
+    finished = task.payload["finished"]
+    assert task.result is not None
+    return Finished(**{**finished, "outputs": task.result["outputs"]})
 
 
 def package_name(name: str) -> str:

@@ -12,6 +12,7 @@ from tilework.ops.registry import Registry
 from tilework.queue import Queue
 from tilework.service.access import Authenticator
 from tilework.service.limits import RateLimiter
+from tilework.service.links import OutputLinks
 from tilework.service.submitter import Submitter
 from tilework.store.database import Database
 from tilework.store.deliveries import Deliveries
@@ -35,6 +36,7 @@ class Services:
     authenticator: Authenticator
     limits: RateLimiter
     files: Files
+    links: OutputLinks
 
     def objects_for(self, tenant: str) -> ObjectStore:
         """The object store as ``tenant`` sees it: its keys under its own prefix."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tilework.core.destinations import DELIVER_STAGE
 from tilework.core.jobs import NewJob
 from tilework.core.keys import ApiKey
 from tilework.core.settings import Settings
@@ -22,6 +23,7 @@ from tilework.imaging.header import read_size_of
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation, largest_input
 from tilework.ops.inputs import refuse_blocked_url, require_uploaded
+from tilework.service.destinations import delivery_for, project_destination
 from tilework.service.files import file_source, own_file_id
 from tilework.service.services import Services
 from tilework.service.submitter import Outcome
@@ -38,6 +40,9 @@ class JobRequest:
     idempotency_key: str | None = None
     webhook: dict[str, Any] | None = None  # {"url", "events", "format"}
     cancel_after: float | None = None  # seconds; past them an open job is canceled
+    destination: dict[str, Any] | None = None  # {"name", "vars"}: where its outputs go
+    # The render contract's project: its results go to the destination serving it, if any.
+    project: str | None = None
 
 
 async def submit(services: Services, key: ApiKey, request: JobRequest) -> Outcome:
@@ -73,16 +78,18 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
     operation.admit(valid, source, objects, settings)
     cost = 0.0 if key.credits is None else _price(operation, valid, source, objects, settings)
     params_json = valid.model_dump(mode="json")
+    delivery = _delivery(services, key.tenant, request, params_json)
+    stages = operation.stages(valid) + ([DELIVER_STAGE] if delivery is not None else [])
     idempotency_key = request.idempotency_key
     return NewJob(
         operation=request.operation,
         params=params_json,
         input=source,
-        stages=operation.stages(valid),
+        stages=stages,
         # Unique per tenant: another tenant's key of the same name is another job.
         idempotency_key=None if idempotency_key is None else f"{key.tenant}/{idempotency_key}",
         request_hash=_request_hash(
-            request.operation, source, params_json, webhook, request.cancel_after
+            request.operation, source, params_json, webhook, request.cancel_after, delivery
         ),
         webhook=webhook,
         tenant=key.tenant,
@@ -90,7 +97,19 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         max_open_jobs=key.max_queued_jobs or settings.max_queued_jobs_per_key,
         cost=cost,
         cancel_after=request.cancel_after,
+        delivery=delivery,
     )
+
+
+def _delivery(
+    services: Services, tenant: str, request: JobRequest, params: dict[str, Any]
+) -> dict[str, Any] | None:
+    if request.destination is not None:
+        return delivery_for(services, tenant, request.destination, params)
+    if request.project is not None:
+        name = project_destination(services, tenant, request.project)
+        return None if name is None else {"destination": name, "vars": {}}
+    return None
 
 
 def _price(
@@ -120,10 +139,14 @@ def _request_hash(
     params: dict[str, Any],
     webhook: Any,
     cancel_after: float | None,
+    delivery: dict[str, Any] | None,
 ) -> str:
-    # The webhook and deadline only when there are: hashes of requests without stay the same.
+    # The webhook, deadline and destination only when there are: hashes of requests without
+    # stay the same.
     request = [operation, source, params] + ([webhook] if webhook is not None else [])
     if cancel_after is not None:
         request.append({"cancel_after": cancel_after})
+    if delivery is not None:
+        request.append({"delivery": delivery})
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

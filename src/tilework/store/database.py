@@ -180,6 +180,19 @@ def _lost_connection(exc: sa.exc.DBAPIError) -> bool:
 DEADLOCK_ATTEMPTS = 5
 # PostgreSQL's codes for "this transaction was chosen to break a lock cycle" (deadlock) and
 # "could not serialize": the transaction did nothing, and running it again is the remedy.
+_process_databases: dict[str, Database] = {}
+_process_lock = threading.Lock()
+
+
+def process_database(url: str) -> Database:
+    """One engine per process for the database at ``url``: a task process (which runs many
+    tasks and was handed no engine) reads what it needs through it."""
+    with _process_lock:
+        if url not in _process_databases:
+            _process_databases[url] = Database(url)
+        return _process_databases[url]
+
+
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -42,6 +42,7 @@ def job_from_mapping(m: Mapping[Any, Any]) -> JobRecord:
         deadline=m.get("deadline"),
         result=m.get("result"),
         remote=m.get("remote"),
+        delivery=m.get("delivery"),
     )
 
 

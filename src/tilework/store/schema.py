@@ -53,6 +53,8 @@ jobs = sa.Table(
     # When the sweeper removed a succeeded job's intermediate files (tiles, stage images);
     # null: not yet, or the job did not succeed (those keep theirs until the job goes).
     sa.Column("cleaned_at", sa.Float),
+    # Where its outputs are delivered: {"destination": name, "vars": {...}}; null: kept here.
+    sa.Column("delivery", sa.JSON),
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),
@@ -302,4 +304,24 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("target", sa.String(128), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
+)
+
+# A tenant's own buckets that jobs deliver outputs to. The credentials are sealed
+# (``core.sealing``) with the server's secret key; no answer ever shows them.
+destinations = sa.Table(
+    "destinations",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("bucket", sa.String(255), nullable=False),
+    sa.Column("prefix", sa.String(512), nullable=False),
+    sa.Column("path_template", sa.String(512), nullable=False),
+    sa.Column("endpoint", sa.String(512)),
+    sa.Column("region", sa.String(64)),
+    sa.Column("public", sa.Boolean, nullable=False),
+    sa.Column("public_url", sa.String(512)),
+    sa.Column("render_projects", sa.JSON, nullable=False),
+    sa.Column("credentials", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )

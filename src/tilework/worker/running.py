@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 
+from tilework.core.destinations import DELIVER_KIND
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import ClaimedTask, TaskDeferred
 from tilework.core.settings import Settings
@@ -15,6 +16,7 @@ from tilework.objects.factory import open_object_store
 from tilework.objects.tenants import TenantObjects
 from tilework.ops.base import TaskContext
 from tilework.ops.registry import Registry
+from tilework.worker.delivery import deliver
 from tilework.worker.reply import Reply
 
 log = structlog.get_logger("tilework.task")
@@ -30,6 +32,11 @@ class TaskRunner:
     def run(self, claimed: ClaimedTask) -> Reply:
         context: TaskContext[Any] | None = None
         try:
+            if claimed.task.kind == DELIVER_KIND:
+                objects = TenantObjects(self.objects, claimed.tenant)
+                return Reply(
+                    result=deliver(self.settings, objects, claimed.tenant, claimed.task.payload)
+                )
             operation = self.registry.get(claimed.operation)
             context = TaskContext(
                 job_id=claimed.task.job_id,

@@ -57,13 +57,13 @@ def job_request(body: RenderJobRequest) -> JobRequest:
     }
     if body.mask_url is not None:
         params["mask"] = {"url": str(body.mask_url)}
-    return JobRequest("render", {"url": str(body.image_url)}, params)
+    return JobRequest("render", {"url": str(body.image_url)}, params, project=body.project_id)
 
 
 def status_of(job: JobRecord, services: Services) -> dict[str, Any]:
     if job.status is JobStatus.SUCCEEDED:
-        seconds = services.settings.signed_url_seconds
-        url = services.objects_for(job.tenant).url(job.outputs[0]["key"], seconds)
+        # The project's destination's URL when it has one: what the app keeps in its row.
+        url = services.links.url(job.tenant, job.outputs[0])
         return {"job_id": job.id, "status": "completed", "result_url": url}
     if not job.status.terminal:
         return {"job_id": job.id, "status": "processing"}

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from tilework.api.v1 import schemas
 from tilework.core.jobs import JobRecord, job_progress, with_output_urls
 from tilework.core.settings import Settings
-from tilework.objects.store import ObjectStore
-from tilework.objects.tenants import TenantObjects
+from tilework.service.links import OutputLinks
 from tilework.store.deliveries import Delivery
 from tilework.store.events import JobEvent
 
@@ -18,14 +17,12 @@ def iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
-def job_body(settings: Settings, objects: ObjectStore, job: JobRecord) -> schemas.Job:
-    """``objects``: the whole store; the job's outputs are under its tenant's prefix."""
+def job_body(settings: Settings, links: OutputLinks, job: JobRecord) -> schemas.Job:
+    """``links``: where each output is read (here, or the destination it was delivered to)."""
     progress = job_progress(job)
-    base_url, url_seconds = settings.resolved_public_url, settings.signed_url_seconds
-    tenant_objects = TenantObjects(objects, job.tenant)
+    base_url = settings.resolved_public_url
     outputs = [
-        schemas.Output(**output, url=tenant_objects.url(output["key"], url_seconds))
-        for output in job.outputs
+        schemas.Output(**output, url=links.url(job.tenant, output)) for output in job.outputs
     ]
     result = with_output_urls(job.result, [output.url for output in outputs])
     error = (
@@ -62,12 +59,12 @@ def job_body(settings: Settings, objects: ObjectStore, job: JobRecord) -> schema
     )
 
 
-def event_body(settings: Settings, objects: ObjectStore, event: JobEvent) -> schemas.JobEvent:
+def event_body(settings: Settings, links: OutputLinks, event: JobEvent) -> schemas.JobEvent:
     return schemas.JobEvent(
         type=f"job.{event.type.value}",
         event_id=event.id,
         timestamp=iso(event.created_at) or "",
-        data=job_body(settings, objects, event.job),
+        data=job_body(settings, links, event.job),
     )
 
 

@@ -95,7 +95,7 @@ async def _stream(services: Services, job_id: str, cursor: int) -> AsyncIterator
             return
         events = await run_in_threadpool(services.events.after, job_id, cursor)
         for event in events:
-            body = event_body(services.settings, services.objects, event)
+            body = event_body(services.settings, services.links, event)
             yield _message(event.type.value, body.model_dump_json(), event.id)
             cursor, sent_any = event.id, True
             if event.job.status.terminal:
@@ -122,7 +122,7 @@ def _unlogged(services: Services, job: JobRecord) -> str:
         type=f"job.{job.status.value}",
         event_id=None,
         timestamp=iso(when) or "",
-        data=job_body(services.settings, services.objects, job),
+        data=job_body(services.settings, services.links, job),
     )
     return body.model_dump_json()
 

@@ -114,12 +114,17 @@ def _job_request(body: schemas.JobCreate, idempotency_key: str | None) -> JobReq
     if body.webhook is not None:
         events = sorted({event.value for event in body.webhook.events})
         webhook = {"url": str(body.webhook.url), "events": events, "format": "tilework"}
+    destination = None if body.destination is None else body.destination.model_dump(mode="json")
     if body.steps is not None:
         steps = [step.model_dump(mode="json") for step in body.steps]
         params = {"steps": steps, "keep_intermediate": body.keep_intermediate}
-        return JobRequest(Steps.name, source, params, idempotency_key, webhook)
+        return JobRequest(
+            Steps.name, source, params, idempotency_key, webhook, destination=destination
+        )
     operation = str(body.operation)  # the schema gives one or the other
-    return JobRequest(operation, source, body.params, idempotency_key, webhook)
+    return JobRequest(
+        operation, source, body.params, idempotency_key, webhook, destination=destination
+    )
 
 
 def _found(job: JobRecord | None, job_id: str) -> JobRecord:
@@ -129,4 +134,4 @@ def _found(job: JobRecord | None, job_id: str) -> JobRecord:
 
 
 def _body(services: Services, job: JobRecord) -> schemas.Job:
-    return job_body(services.settings, services.objects, job)
+    return job_body(services.settings, services.links, job)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tilework.core.destinations import DEFAULT_TEMPLATE, with_values
 from tilework.core.jobs import EventType, JobStatus
 from tilework.core.sources import SourceSpec
 from tilework.ops.steps.params import MAX_STEPS, Step
 
 MAX_IDEMPOTENCY_KEY = 255
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class WebhookSpec(BaseModel):
@@ -24,6 +26,30 @@ class WebhookSpec(BaseModel):
         min_length=1,
         description="Which events to send (default: all).",
     )
+
+
+class DestinationRef(BaseModel):
+    """Deliver the job's outputs to one of the tenant's destinations (``/v1/destinations``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="Values for the destination's path template (``{user_id}``, ...), each "
+        "letters, digits, '.', '_' and '-'. The job's own fields and its plain params fill the "
+        "rest.",
+    )
+
+    @field_validator("vars")
+    @classmethod
+    def _plain_values(cls, given: dict[str, str]) -> dict[str, str]:
+        return with_values(given)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
 
 class JobCreate(BaseModel):
@@ -55,6 +81,11 @@ class JobCreate(BaseModel):
     )
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
     webhook: WebhookSpec | None = None
+    destination: DestinationRef | None = Field(
+        None,
+        description="Deliver the outputs to this destination of the tenant's (a name, or "
+        "``{name, vars}``); delivered outputs are the tenant's and never swept.",
+    )
 
     @model_validator(mode="after")
     def _one_operation_or_steps(self) -> JobCreate:
@@ -75,10 +106,19 @@ class Progress(BaseModel):
     total: int
 
 
+class Delivered(BaseModel):
+    """Where an output was delivered: the destination and the key in its bucket."""
+
+    destination: str
+    key: str
+    url: str | None = Field(None, description="Its public URL, for a public destination.")
+
+
 class Output(BaseModel):
     name: str
     key: str
-    url: str
+    url: str = Field(description="Where to read it: its destination's URL when delivered.")
+    delivered: Delivered | None = None
     width: int | None = None
     height: int | None = None
     format: str | None = None
@@ -222,3 +262,61 @@ class Purged(BaseModel):
     jobs_canceled: int
     jobs_deleted: int
     files_deleted: int
+
+
+class DestinationIn(BaseModel):
+    """A bucket of the tenant's own (S3, R2, MinIO, Supabase Storage) that jobs deliver to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str = Field(min_length=3, max_length=255, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
+    prefix: str = Field("", max_length=512, description="Every delivered key goes under it.")
+    endpoint: AnyHttpUrl | None = Field(None, description="The S3 API's URL; AWS when none.")
+    region: str | None = Field(None, max_length=64)
+    access_key_id: str | None = Field(None, min_length=1, max_length=256)
+    secret_access_key: str | None = Field(None, min_length=1, max_length=256)
+    session_token: str | None = Field(None, max_length=4096)
+    public: bool = Field(
+        False,
+        description="Delivered objects are read by anyone (the job lists plain URLs); else the "
+        "job lists URLs signed with these credentials.",
+    )
+    public_url: AnyHttpUrl | None = Field(
+        None, description="Where a public destination's objects are read (a CDN, say)."
+    )
+    path_template: str = Field(
+        DEFAULT_TEMPLATE,
+        min_length=1,
+        max_length=512,
+        description="Each output's key: {job_id}, {tenant}, {operation}, {date}, {index}, "
+        "{name}, {ext}, the job's plain params ({user_id}) and its destination vars.",
+        examples=["renders/{user_id}/{project_id}-{job_id}.{ext}"],
+    )
+    render_projects: list[str] = Field(
+        default_factory=list,
+        description="The render contract's projects whose results go here (``*``: every one).",
+    )
+
+    @model_validator(mode="after")
+    def _both_keys(self) -> DestinationIn:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("give access_key_id and secret_access_key together")
+        return self
+
+
+class DestinationOut(BaseModel):
+    name: str
+    tenant: str
+    bucket: str
+    prefix: str
+    endpoint: str | None
+    region: str | None
+    public: bool
+    public_url: str | None
+    path_template: str
+    render_projects: list[str]
+    credentials: str = Field(description="``set`` or ``none``: they are never shown.")
+
+
+class DestinationList(BaseModel):
+    items: list[DestinationOut]

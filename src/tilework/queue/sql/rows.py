@@ -55,6 +55,7 @@ def job_values(new: NewJob, now: float) -> dict[str, Any]:
         "key_id": new.key_id,
         "cost": new.cost or None,
         "deadline": None if new.cancel_after is None else now + new.cancel_after,
+        "delivery": new.delivery,
     }
 
 
