@@ -38,6 +38,9 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         retry_base_seconds=settings.retry_base_seconds,
         retry_max_seconds=settings.retry_max_seconds,
         max_queued=settings.max_queued,
+        tenant_weights=settings.tenant_weights,
+        tenant_limits=settings.tenant_limits,
+        operation_limits=settings.operation_limits,
     )
 
 

@@ -119,6 +119,8 @@ class JobRecord:
     result: JsonDict | None = None  # Finished.result
     remote: JsonDict | None = None  # the request elsewhere a task of it waits on (TaskDeferred)
     delivery: JsonDict | None = None  # {"destination", "vars"}: where its outputs are delivered
+    priority: int = 0  # orders its tenant's own work: higher first
+    run_at: float | None = None  # not claimed before (unix seconds)
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,9 @@ class NewJob:
     cost: float = 0.0  # credits to reserve from the key; 0 when it does not count credits
     cancel_after: float | None = None  # seconds from its creation to its deadline; None: none
     delivery: JsonDict | None = None  # {"destination", "vars"}: where its outputs are delivered
+    priority: int = 0  # orders its tenant's own work: higher first
+    run_at: float | None = None  # not claimed before (unix seconds)
+    deadline: float | None = None  # unix seconds; canceled (timeout) if open then
 
 
 class TaskDeferred(Exception):  # noqa: N818 (not an error: a task asking to run again later)

@@ -293,6 +293,20 @@ class Settings(BaseSettings):
         description="How long an ended job (its rows, events, deliveries and files under "
         "jobs/<id>/) is kept after it ends; 0 keeps jobs forever.",
     )
+    tenant_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Fair share between tenants: a claim serves first the tenant with the "
+        'fewest running tasks per unit of weight (default 1): {"acme": 2} gives acme twice '
+        "the workers of a tenant of weight 1 when both wait.",
+    )
+    tenant_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='At most N tasks of a tenant running at once, across hosts: {"acme": 3}.',
+    )
+    operation_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='At most N tasks of an operation running at once, across hosts: {"render": 1}.',
+    )
     tenant_retention_seconds: dict[str, float] = Field(
         default_factory=dict,
         description='Retention per tenant, over retention_seconds: {"acme": 86400}; 0 keeps '

@@ -5,7 +5,22 @@ life is made of (testable without a database), ``sql`` the implementation on SQL
 PostgreSQL.
 """
 
-from tilework.queue.interface import Admission, Completion, JobReads, Queue, TaskLeases
+from tilework.queue.interface import (
+    Admission,
+    Completion,
+    JobReads,
+    Queue,
+    TaskLeases,
+    TenantQueue,
+)
 from tilework.queue.policy import QueuePolicy
 
-__all__ = ["Admission", "Completion", "JobReads", "Queue", "QueuePolicy", "TaskLeases"]
+__all__ = [
+    "Admission",
+    "Completion",
+    "JobReads",
+    "Queue",
+    "QueuePolicy",
+    "TaskLeases",
+    "TenantQueue",
+]

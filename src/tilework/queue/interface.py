@@ -25,6 +25,17 @@ class Completion:
     timings: dict[str, float]
 
 
+@dataclass(frozen=True)
+class TenantQueue:
+    """One tenant's share of the queue now: tasks waiting (due or scheduled) and running,
+    and when its oldest waiting task was queued (None when none waits)."""
+
+    tenant: str
+    queued: int
+    running: int
+    oldest_queued_at: float | None
+
+
 class JobReads(Protocol):
     def get_job(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
         """The job, if it exists and (when ``tenant`` is given) is that tenant's."""
@@ -53,6 +64,10 @@ class JobReads(Protocol):
     def job_tasks(self, job_id: str) -> list[TaskRecord]: ...
 
     def task(self, task_id: int) -> TaskRecord | None: ...
+
+    def tenant_queues(self) -> list[TenantQueue]:
+        """Each tenant with open tasks, by tenant."""
+        ...
 
 
 class Admission(Protocol):

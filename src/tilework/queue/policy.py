@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 OPEN_JOBS_RETRY_SECONDS = 5  # a key at its limit of open jobs: when to try again
 
@@ -14,6 +14,17 @@ class QueuePolicy:
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 300.0
     max_queued: int = 10_000
+    # Fair share and concurrency limits (``queue.sql.scheduling``): by tenant and operation.
+    tenant_weights: dict[str, float] = field(default_factory=dict)
+    tenant_limits: dict[str, int] = field(default_factory=dict)
+    operation_limits: dict[str, int] = field(default_factory=dict)
+
+    def weight(self, tenant: str) -> float:
+        return self.tenant_weights.get(tenant, 1.0)
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.tenant_limits or self.operation_limits)
 
     def retry_delay(self, attempts: int) -> float:
         """Capped exponential backoff with jitter, so retries of a burst do not arrive together."""

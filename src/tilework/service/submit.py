@@ -43,6 +43,9 @@ class JobRequest:
     destination: dict[str, Any] | None = None  # {"name", "vars"}: where its outputs go
     # The render contract's project: its results go to the destination serving it, if any.
     project: str | None = None
+    priority: int = 0  # orders the tenant's own work
+    run_at: float | None = None  # unix seconds: not claimed before
+    deadline: float | None = None  # unix seconds: canceled (timeout) if not finished by then
 
 
 async def submit(services: Services, key: ApiKey, request: JobRequest) -> Outcome:
@@ -89,7 +92,7 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         # Unique per tenant: another tenant's key of the same name is another job.
         idempotency_key=None if idempotency_key is None else f"{key.tenant}/{idempotency_key}",
         request_hash=_request_hash(
-            request.operation, source, params_json, webhook, request.cancel_after, delivery
+            request.operation, source, params_json, webhook, _asked_besides(request, delivery)
         ),
         webhook=webhook,
         tenant=key.tenant,
@@ -98,7 +101,23 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         cost=cost,
         cancel_after=request.cancel_after,
         delivery=delivery,
+        priority=request.priority,
+        run_at=request.run_at,
+        deadline=request.deadline,
     )
+
+
+def _asked_besides(request: JobRequest, delivery: dict[str, Any] | None) -> list[Any]:
+    """What a request asks besides its work (a deadline, a destination, a priority, a start),
+    each only when asked: hashes of requests without stay what they were."""
+    asked = {
+        "cancel_after": request.cancel_after,
+        "delivery": delivery,
+        "priority": request.priority or None,
+        "run_at": request.run_at,
+        "deadline": request.deadline,
+    }
+    return [{name: value} for name, value in asked.items() if value is not None]
 
 
 def _delivery(
@@ -134,19 +153,8 @@ def _price(
 
 
 def _request_hash(
-    operation: str,
-    source: dict[str, Any],
-    params: dict[str, Any],
-    webhook: Any,
-    cancel_after: float | None,
-    delivery: dict[str, Any] | None,
+    operation: str, source: dict[str, Any], params: dict[str, Any], webhook: Any, asked: list[Any]
 ) -> str:
-    # The webhook, deadline and destination only when there are: hashes of requests without
-    # stay the same.
-    request = [operation, source, params] + ([webhook] if webhook is not None else [])
-    if cancel_after is not None:
-        request.append({"cancel_after": cancel_after})
-    if delivery is not None:
-        request.append({"delivery": delivery})
+    request = [operation, source, params] + ([webhook] if webhook is not None else []) + asked
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

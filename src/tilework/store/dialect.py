@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 # One number for the advisory lock every migrating host takes: "tilework" in ASCII, as an int.
 MIGRATION_LOCK_KEY = int.from_bytes(b"tilework", "big") >> 1
+LIMITS_LOCK_KEY = MIGRATION_LOCK_KEY + 1
 S = TypeVar("S", bound=sa.Select[Any])
 
 
@@ -41,6 +42,11 @@ class Dialect:
         A write transaction on SQLite already is that lock.
         """
 
+    def lock_for_limits(self, conn: sa.Connection) -> None:
+        """Hold, until ``conn`` commits, the lock that makes claims under concurrency limits
+        take turns: each counts what runs and claims within the room it saw. A write
+        transaction on SQLite already is that lock."""
+
 
 class PostgresDialect(Dialect):
     name = "postgresql"
@@ -58,6 +64,9 @@ class PostgresDialect(Dialect):
     def lock_for_migrations(self, conn: sa.Connection) -> None:
         # Released at commit. A second host waits here, then finds the schema current.
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+
+    def lock_for_limits(self, conn: sa.Connection) -> None:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(LIMITS_LOCK_KEY)))
 
 
 def dialect_of(engine: sa.Engine) -> Dialect:

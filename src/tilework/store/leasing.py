@@ -49,12 +49,18 @@ class Leased:
         limit: int,
         holder: str,
         lease_seconds: float,
+        among: Condition | None = None,
+        order: Sequence[sa.ColumnElement[Any]] | None = None,
         **values: Any,
     ) -> list[sa.Row[Any]]:
         """Lease up to ``limit`` due rows to ``holder``, setting ``values`` besides; the rows
-        as claimed."""
+        as claimed. ``among`` narrows the due rows, ``order`` replaces the table's order."""
+        where = self.due(now) if among is None else sa.and_(self.due(now), among)
         due = dialect.claimable(
-            sa.select(self._c.id).where(self.due(now)).order_by(*self.order()).limit(limit)
+            sa.select(self._c.id)
+            .where(where)
+            .order_by(*(order if order is not None else self.order()))
+            .limit(limit)
         )
         claim = (
             self.table.update()

@@ -43,6 +43,8 @@ def job_from_mapping(m: Mapping[Any, Any]) -> JobRecord:
         result=m.get("result"),
         remote=m.get("remote"),
         delivery=m.get("delivery"),
+        priority=m.get("priority") or 0,
+        run_at=m.get("run_at"),
     )
 
 

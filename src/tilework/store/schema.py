@@ -55,6 +55,9 @@ jobs = sa.Table(
     sa.Column("cleaned_at", sa.Float),
     # Where its outputs are delivered: {"destination": name, "vars": {...}}; null: kept here.
     sa.Column("delivery", sa.JSON),
+    # Orders the tenant's own work: higher first (-10 to 10).
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("run_at", sa.Float),  # not claimed before (unix seconds); null: at once
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),
@@ -93,8 +96,17 @@ tasks = sa.Table(
     # The payload's format (``core.jobs.TASK_FORMAT`` of the host that wrote it): a host claims
     # only what it can read, so during a rolling upgrade newer tasks wait for a newer host.
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    # The job's, copied: a claim chooses the tenant by fair share, that tenant's work by
+    # its rank, and honours concurrency limits per tenant and operation, reading tasks alone.
+    sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
+    sa.Column("operation", sa.String(64), nullable=False, server_default=""),
+    # The job's priority negated: ascending, like the id after it, so one plain index gives
+    # a tenant's tasks in the order a claim takes them on both databases.
+    sa.Column("rank", sa.Integer, nullable=False, server_default="0"),
     # Claims scan queued tasks in id order (FIFO); the lease index finds lost ones.
     sa.Index("ix_tasks_status_id", "status", "id"),
+    # A tenant's due tasks in the order a claim takes them; also lists the tenants waiting.
+    sa.Index("ix_tasks_tenant_claim", "status", "tenant", "rank", "id"),
     sa.Index("ix_tasks_status_lease", "status", "lease_until"),
     sa.Index("ix_tasks_job_stage", "job_id", "stage"),
 )

@@ -55,6 +55,9 @@ def job_body(settings: Settings, links: OutputLinks, job: JobRecord) -> schemas.
             get=f"{base_url}/v1/jobs/{job.id}", cancel=f"{base_url}/v1/jobs/{job.id}/cancel"
         ),
         result=result,
+        priority=job.priority,
+        run_at=iso(job.run_at),
+        deadline=iso(job.deadline),
         remote=schemas.RemoteRequest(**job.remote) if job.remote else None,
     )
 

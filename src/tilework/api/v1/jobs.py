@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import time
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
@@ -10,7 +11,7 @@ from tilework.api.dependencies import AppServices, Caller
 from tilework.api.prefer import preferred_wait
 from tilework.api.v1 import schemas
 from tilework.api.v1.bodies import job_body
-from tilework.core.errors import ErrorCode, TileworkError
+from tilework.core.errors import ErrorCode, TileworkError, field_failures
 from tilework.core.jobs import JobRecord, JobStatus
 from tilework.ops.steps import Steps
 from tilework.service import cancels, removals
@@ -114,17 +115,25 @@ def _job_request(body: schemas.JobCreate, idempotency_key: str | None) -> JobReq
     if body.webhook is not None:
         events = sorted({event.value for event in body.webhook.events})
         webhook = {"url": str(body.webhook.url), "events": events, "format": "tilework"}
-    destination = None if body.destination is None else body.destination.model_dump(mode="json")
+    if body.deadline is not None:
+        if body.deadline.timestamp() <= time.time():
+            raise field_failures([(("deadline",), "already past")])
+        if body.run_at is not None and body.deadline <= body.run_at:
+            raise field_failures([(("deadline",), "comes before run_at")])
+    scheduling: dict[str, Any] = {
+        "destination": None
+        if body.destination is None
+        else body.destination.model_dump(mode="json"),
+        "priority": body.priority,
+        "run_at": None if body.run_at is None else body.run_at.timestamp(),
+        "deadline": None if body.deadline is None else body.deadline.timestamp(),
+    }
     if body.steps is not None:
         steps = [step.model_dump(mode="json") for step in body.steps]
         params = {"steps": steps, "keep_intermediate": body.keep_intermediate}
-        return JobRequest(
-            Steps.name, source, params, idempotency_key, webhook, destination=destination
-        )
+        return JobRequest(Steps.name, source, params, idempotency_key, webhook, **scheduling)
     operation = str(body.operation)  # the schema gives one or the other
-    return JobRequest(
-        operation, source, body.params, idempotency_key, webhook, destination=destination
-    )
+    return JobRequest(operation, source, body.params, idempotency_key, webhook, **scheduling)
 
 
 def _found(job: JobRecord | None, job_id: str) -> JobRecord:

@@ -3,6 +3,7 @@ jobs and files deleted), the audit log of deletions asked for, and a tenant's pu
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -25,6 +26,28 @@ async def list_counters(services: AppServices, _: Admin) -> schemas.CounterList:
     return schemas.CounterList(
         items=[
             schemas.CounterBody(name=each.name, labels=each.labels, value=each.value)
+            for each in found
+        ]
+    )
+
+
+@router.get("/queue", response_model=schemas.QueueView)
+async def queue_view(services: AppServices, _: Admin) -> schemas.QueueView:
+    """Each tenant with open work: its tasks waiting and running, and how long its oldest
+    waiting task has waited (what fair share and the limits act on)."""
+    found = await run_in_threadpool(services.queue.tenant_queues)
+    now = time.time()
+    return schemas.QueueView(
+        tenants=[
+            schemas.TenantQueueBody(
+                tenant=each.tenant,
+                queued=each.queued,
+                running=each.running,
+                oldest_queued_at=iso(each.oldest_queued_at),
+                oldest_wait_seconds=None
+                if each.oldest_queued_at is None
+                else round(max(0.0, now - each.oldest_queued_at), 3),
+            )
             for each in found
         ]
     )

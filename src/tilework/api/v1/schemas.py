@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from tilework.core.destinations import DEFAULT_TEMPLATE, with_values
 from tilework.core.jobs import EventType, JobStatus
@@ -81,6 +89,17 @@ class JobCreate(BaseModel):
     )
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
     webhook: WebhookSpec | None = None
+    priority: int = Field(
+        0, ge=-10, le=10, description="Orders the tenant's own work: higher first (-10 to 10)."
+    )
+    run_at: AwareDatetime | None = Field(
+        None, description="Not started before this time (ISO 8601 with its offset)."
+    )
+    deadline: AwareDatetime | None = Field(
+        None,
+        description="Canceled with code ``timeout`` if not finished by this time (ISO 8601 "
+        "with its offset).",
+    )
     destination: DestinationRef | None = Field(
         None,
         description="Deliver the outputs to this destination of the tenant's (a name, or "
@@ -170,6 +189,11 @@ class Job(BaseModel):
     )
     remote: RemoteRequest | None = Field(
         None, description="The provider's request this job waits on, or waited on last."
+    )
+    priority: int = Field(0, description="Orders its tenant's own work: higher first.")
+    run_at: str | None = Field(None, description="Not started before this time.")
+    deadline: str | None = Field(
+        None, description="Canceled (code ``timeout``) if not finished by this time."
     )
 
 
@@ -262,6 +286,20 @@ class Purged(BaseModel):
     jobs_canceled: int
     jobs_deleted: int
     files_deleted: int
+
+
+class TenantQueueBody(BaseModel):
+    tenant: str
+    queued: int = Field(description="Tasks waiting: due, retrying later or scheduled.")
+    running: int
+    oldest_queued_at: str | None
+    oldest_wait_seconds: float | None = Field(
+        None, description="How long its oldest waiting task has waited."
+    )
+
+
+class QueueView(BaseModel):
+    tenants: list[TenantQueueBody]
 
 
 class DestinationIn(BaseModel):

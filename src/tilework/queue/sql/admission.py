@@ -116,7 +116,7 @@ class Submission:
         values.update(stage_tasks=count, stage_remaining=count)
         self.job_rows.append(values)
         self.task_rows.extend(
-            task_rows(job.id, 0, step, self.policy.max_attempts, values["created_at"])
+            task_rows(job, 0, step, self.policy.max_attempts, values["created_at"])
         )
         self.queued += count
         return replace(job, stage_tasks=count, stage_remaining=count)

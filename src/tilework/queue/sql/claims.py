@@ -23,6 +23,7 @@ from tilework.core.jobs import (
 )
 from tilework.queue.interface import Completion
 from tilework.queue.sql.rows import OPEN_TASK, held_tasks, lock_job, lock_jobs
+from tilework.queue.sql.scheduling import claim_fairly
 from tilework.queue.sql.stages import Stages
 from tilework.queue.workflow import add_timings, lost_worker_error
 from tilework.store.database import Database, retry_deadlocks
@@ -45,7 +46,8 @@ TASKS = Leased(
 
 
 OPEN_JOB = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-PAST_DEADLINE = "canceled: its deadline (Cancel-After) passed before it finished"
+# Its code is timeout: the job did not fail, nobody canceled it; it ran out of time.
+PAST_DEADLINE = "canceled: its deadline (deadline, Cancel-After) passed before it finished"
 
 
 class Claims:
@@ -58,9 +60,11 @@ class Claims:
     def claim(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedTask]:
         now = time.time()
         with self.db.write() as conn:
-            rows = TASKS.claim(
+            rows = claim_fairly(
                 conn,
                 self.db.dialect,
+                TASKS,
+                self.stages.policy,
                 now=now,
                 limit=limit,
                 holder=worker_id,
@@ -229,7 +233,7 @@ class Claims:
             for job_id in job_ids:
                 lock_job(conn, job_id)
                 self.stages.end_job(
-                    conn, job_id, JobStatus.CANCELED, ErrorCode.CANCELED, PAST_DEADLINE
+                    conn, job_id, JobStatus.CANCELED, ErrorCode.TIMEOUT, PAST_DEADLINE
                 )
             return [lock_job(conn, job_id) for job_id in job_ids]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tilework.core.jobs import JobRecord, JobStatus, TaskRecord
+from tilework.core.jobs import JobRecord, JobStatus, TaskRecord, TaskStatus
+from tilework.queue.interface import TenantQueue
+from tilework.queue.sql.rows import OPEN_TASK
 from tilework.store.database import Database
 from tilework.store.records import job_from_row, task_from_row
 from tilework.store.schema import jobs, tasks
@@ -71,3 +73,22 @@ class Reads:
         with self.db.read() as conn:
             row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()
         return task_from_row(row) if row else None
+
+    def tenant_queues(self) -> list[TenantQueue]:
+        queued = tasks.c.status == TaskStatus.QUEUED.value
+        query = (
+            sa.select(
+                tasks.c.tenant,
+                sa.func.count().filter(queued).label("queued"),
+                sa.func.count().filter(tasks.c.status == TaskStatus.RUNNING.value).label("running"),
+                sa.func.min(tasks.c.created_at).filter(queued).label("oldest"),
+            )
+            .where(tasks.c.status.in_(OPEN_TASK))
+            .group_by(tasks.c.tenant)
+            .order_by(tasks.c.tenant)
+        )
+        with self.db.read() as conn:
+            return [
+                TenantQueue(row.tenant, row.queued, row.running, row.oldest)
+                for row in conn.execute(query)
+            ]

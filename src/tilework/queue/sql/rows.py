@@ -54,25 +54,38 @@ def job_values(new: NewJob, now: float) -> dict[str, Any]:
         "tenant": new.tenant,
         "key_id": new.key_id,
         "cost": new.cost or None,
-        "deadline": None if new.cancel_after is None else now + new.cancel_after,
+        "deadline": _deadline(new, now),
         "delivery": new.delivery,
+        "priority": new.priority,
+        "run_at": new.run_at,
     }
 
 
+def _deadline(new: NewJob, now: float) -> float | None:
+    """The earlier of the deadline asked for and the one ``cancel_after`` seconds make."""
+    found = [new.deadline] if new.deadline is not None else []
+    if new.cancel_after is not None:
+        found.append(now + new.cancel_after)
+    return min(found) if found else None
+
+
 def task_rows(
-    job_id: str, stage: int, step: NextStage, max_attempts: int, now: float
+    job: JobRecord, stage: int, step: NextStage, max_attempts: int, now: float
 ) -> list[dict[str, Any]]:
     return [
-        _task_values(job_id, stage, position, task, max_attempts, now)
+        _task_values(job, stage, position, task, max_attempts, now)
         for position, task in enumerate(step.tasks)
     ]
 
 
 def _task_values(
-    job_id: str, stage: int, position: int, task: PlannedTask, max_attempts: int, now: float
+    job: JobRecord, stage: int, position: int, task: PlannedTask, max_attempts: int, now: float
 ) -> dict[str, Any]:
     return {
-        "job_id": job_id,
+        "job_id": job.id,
+        "tenant": job.tenant,
+        "operation": job.operation,
+        "rank": -job.priority,
         "stage": stage,
         "position": position,
         "kind": task.kind,
@@ -84,7 +97,7 @@ def _task_values(
         "attempts": 0,
         "max_attempts": max_attempts,
         "timeout_seconds": task.timeout_seconds,
-        "run_after": now,
+        "run_after": max(now, job.run_at or 0.0),  # a scheduled start: not claimed before
         "created_at": now,
     }
 

@@ -52,8 +52,10 @@ class Stages:
         """Wake idle workers at commit: tasks became claimable."""
         self.dialect.notify(conn, CHANNEL)
 
-    def insert_tasks(self, conn: sa.Connection, job_id: str, stage: int, step: NextStage) -> None:
-        rows = task_rows(job_id, stage, step, self.policy.max_attempts, time.time())
+    def insert_tasks(
+        self, conn: sa.Connection, job: JobRecord, stage: int, step: NextStage
+    ) -> None:
+        rows = task_rows(job, stage, step, self.policy.max_attempts, time.time())
         conn.execute(tasks.insert(), rows)
         self.notify(conn)
 
@@ -70,7 +72,7 @@ class Stages:
         elif isinstance(outcome, Finished):
             self._finish(conn, job.id, outcome)
         else:
-            self.insert_tasks(conn, job.id, planned.stage, outcome)
+            self.insert_tasks(conn, job, planned.stage, outcome)
             _set_stage(conn, job.id, planned.stage, len(outcome.tasks))
 
     def count_done(self, conn: sa.Connection, job: JobRecord, done: list[Completion]) -> None:

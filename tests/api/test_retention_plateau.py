@@ -1,0 +1,102 @@
+"""Bounded for real, in the suite: 3,000 small jobs through the app (its HTTP routes, its
+queue on SQLite, local storage) with a retention of a second and the sweeper
+running as every worker host runs it, on its own thread every fifth of a second. Each wave's
+jobs are checked while they are retained; after each wave the sweeper has deleted them, and the
+job tables, the SQLite file (its pages reused, not shrunk) and the stored bytes stay on the
+plateau the first wave reached.
+
+tests/acceptance/test_retention_soak.py is the same through a server process (by hand)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support import images
+from tests.support.api import InProcessApi, MakeApi
+from tests.support.rows import query
+from tilework.retention.sweeper import Sweeper
+
+WAVES = 3
+JOBS = 1000  # a wave's
+ROUND = 100
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def wave(app: InProcessApi, key: str) -> None:
+    """A wave in rounds of 100 jobs (one in ten a resize, which stores a file): each round
+    submitted, run, and every job's outcome checked (one page of the job list) well within
+    its retention."""
+    noop: dict[str, Any] = {"operation": "noop", "input": {"key": key}}
+    resize = {"operation": "resize", "input": {"key": key}, "params": {"width": 8}}
+    for _ in range(JOBS // ROUND):
+        ids = [
+            app.http.post("/v1/jobs", json=resize if index % 10 == 0 else noop).json()["id"]
+            for index in range(ROUND)
+        ]
+        app.work()
+        listed = app.http.get("/v1/jobs", params={"limit": ROUND}).json()["items"]
+        seen = {job["id"]: job for job in listed}
+        for job_id in ids:
+            job = seen[job_id]
+            assert job["status"] == "succeeded", job
+            if job["operation"] == "resize":
+                assert [output["width"] for output in job["outputs"]] == [8], job
+
+
+def floor(url: str, database: Path, jobs_folder: Path) -> tuple[int, int, int]:
+    """Once the sweeper has deleted every ended job: the rows left in the job tables, the
+    database's size on disk (its file and write-ahead log), the bytes under the jobs folder."""
+    deadline = time.monotonic() + 30
+    while True:
+        (row,) = query(
+            url,
+            "SELECT (SELECT COUNT(*) FROM jobs) + (SELECT COUNT(*) FROM tasks)"
+            " + (SELECT COUNT(*) FROM job_events) + (SELECT COUNT(*) FROM webhook_deliveries)"
+            " AS n",
+        )
+        if row.n == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    stored = folder_bytes(jobs_folder) if jobs_folder.exists() else 0
+    wal = database.with_name(database.name + "-wal")
+    size = database.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    return row.n, size, stored
+
+
+def test_thousands_of_jobs_keep_the_tables_file_and_storage_on_a_plateau(
+    make_api: MakeApi, tmp_path: Path
+) -> None:
+    app = make_api(
+        "sqlite",
+        retention_seconds=1.0,
+        sweep_seconds=0.2,
+        rate_limit_per_minute=10_000_000,
+        max_queued_jobs_per_key=100_000,
+    )
+    url = app.settings.resolved_database_url
+    database = Path(url.removeprefix("sqlite:///"))
+    jobs_folder = app.settings.home / "objects" / "tenants" / "default" / "jobs"
+    with app.client() as client:
+        key = client.upload(images.photo(tmp_path / "photo.png", 32, 24))["key"]
+    sweeper = Sweeper(app.settings, app.services.database, app.services.objects)
+    sweeper.start()
+    plateau = []
+    try:
+        for _ in range(WAVES):
+            wave(app, key)
+            plateau.append(floor(url, database, jobs_folder))
+    finally:
+        sweeper.stop()
+    (deleted,) = query(url, "SELECT value FROM counters WHERE name = 'jobs_deleted_total'")
+    assert deleted.value == WAVES * JOBS
+    print("plateau (rows, database bytes, stored bytes) after each wave:", plateau)
+    _, first_file, _ = plateau[0]
+    for rows, size, stored in plateau:
+        assert rows == 0 and stored == 0, plateau
+        # The file keeps its pages and reuses them: it does not grow wave after wave.
+        assert size <= first_file * 1.25, plateau

@@ -1,0 +1,191 @@
+"""Scheduling, in process on SQLite and PostgreSQL with worker threads claiming as they always
+do (batches sized to the tasks): fair share between tenants, priorities within a tenant,
+concurrency limits, scheduled starts and deadlines, and the queue per tenant."""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.support import images
+from tests.support.api import InProcessApi, MakeApi
+from tilework.store.database import Database
+from tilework.store.schema import tasks
+
+TASK_SECONDS = 0.2  # every task of these tests: fixed length
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def wait_until(check: Any, seconds: float = 20.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.01)
+    raise AssertionError(f"not within {seconds} s")
+
+
+def running_count(app: InProcessApi) -> int:
+    return sum(each.running for each in app.services.queue.tenant_queues())
+
+
+def post_job(app: InProcessApi, key: str | None = None, **body: Any) -> dict[str, Any]:
+    """``POST /v1/jobs`` with ``key`` (else the admin's); its input a tiny uploaded image."""
+    with app.client(key) as client:
+        upload = client.upload(images.photo(app.settings.home / "tiny.png", 4, 4))
+        body.setdefault("input", {"key": upload["key"]})
+        answer = client._http.post("/v1/jobs", json=body)
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return created
+
+
+def ended(app: InProcessApi, job_id: str, key: str | None = None) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        with app.client(key) as client:
+            job = client.job(job_id)
+        return job if job["status"] in ("succeeded", "failed", "canceled") else None
+
+    found: dict[str, Any] = wait_until(done)
+    return found
+
+
+def seconds_between(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
+    backend: str, make_api: MakeApi
+) -> None:
+    """Tenant A's job of 400 tasks holds both workers; tenant B's one-task job, submitted
+    after it, finishes within two task durations of its submit (first come, first served
+    would make it wait for the 400: 40 s)."""
+    app = make_api(backend)
+    tenant_b = app.tenant_key()
+    big = post_job(
+        app,
+        operation="test_fanout",
+        params={"tasks": 400, "seconds": TASK_SECONDS},
+    )
+    with ExitStack() as workers:
+        for _ in range(2):
+            workers.enter_context(app.working())
+        wait_until(lambda: running_count(app) == 2)
+        # Half a task into the workers' current tasks: B's wait for a free worker is half a
+        # task, its own run one task.
+        time.sleep(TASK_SECONDS / 2)
+        small = post_job(app, tenant_b, operation="test_sleep", params={"seconds": TASK_SECONDS})
+        done = ended(app, small["id"], tenant_b)
+        assert done["status"] == "succeeded", done
+        waited = seconds_between(done["created_at"], done["completed_at"])
+        assert waited <= 2 * TASK_SECONDS, waited
+        queued = {each.tenant: each.queued for each in app.services.queue.tenant_queues()}
+        assert queued["default"] >= 380, queued  # A's job was still far from its end
+        assert app.http.post(f"/v1/jobs/{big['id']}/cancel").status_code == 200
+
+
+def test_priority_orders_a_tenants_own_work(backend: str, make_api: MakeApi) -> None:
+    app = make_api(backend, claim_batch=1)  # one task a claim: each starts at its own time
+    submitted = [
+        post_job(app, operation="test_sleep", params={"seconds": 0}, priority=priority)
+        for priority in (0, -5, 10, 0, 3)
+    ]
+    with app.working():
+        for job in submitted:
+            ended(app, job["id"])
+    started = {
+        job["id"]: app.http.get(f"/v1/jobs/{job['id']}").json()["started_at"] for job in submitted
+    }
+    order = sorted(started, key=lambda job_id: started[job_id])
+    by_id = {job["id"]: job["priority"] for job in submitted}
+    assert [by_id[job_id] for job_id in order] == [10, 3, 0, 0, -5]
+    # Equal priorities: first come, first served.
+    zeros = [job["id"] for job in submitted if job["priority"] == 0]
+    assert [job_id for job_id in order if job_id in zeros] == zeros
+
+
+def most_running_at_once(database: Database, seconds: float) -> dict[str, int]:
+    """Sample the running tasks per operation until ``seconds`` pass: the most seen."""
+    most: dict[str, int] = {}
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        with database.read() as conn:
+            rows = conn.execute(tasks.select().where(tasks.c.status == "running")).mappings().all()
+        for name in {row["tenant"] for row in rows} | {row["operation"] for row in rows}:
+            count = sum(1 for row in rows if name in (row["tenant"], row["operation"]))
+            most[name] = max(most.get(name, 0), count)
+        time.sleep(0.01)
+    return most
+
+
+def test_concurrency_limits_hold_across_workers(backend: str, make_api: MakeApi) -> None:
+    """Three workers; at most one test_sleep task and at most two of the default tenant's
+    tasks run at once, while the other work fills the rest."""
+    app = make_api(backend, operation_limits={"test_sleep": 1}, tenant_limits={"default": 2})
+    tenant_b = app.tenant_key()
+    sleeps = [
+        post_job(app, tenant_b, operation="test_sleep", params={"seconds": 0.1}) for _ in range(4)
+    ]
+    fanout = post_job(app, operation="test_fanout", params={"tasks": 8, "seconds": 0.1})
+    with ExitStack() as workers:
+        for _ in range(3):
+            workers.enter_context(app.working())
+        most = most_running_at_once(app.services.database, 1.0)
+        for job in sleeps:
+            assert ended(app, job["id"], tenant_b)["status"] == "succeeded"
+        assert ended(app, fanout["id"])["status"] == "succeeded"
+    assert most.get("test_sleep") == 1, most
+    assert most.get("default") == 2, most
+
+
+def test_a_scheduled_start_waits_and_a_deadline_cancels_with_timeout(
+    backend: str, make_api: MakeApi
+) -> None:
+    app = make_api(backend)
+    now = datetime.now(UTC)
+    later = post_job(
+        app,
+        operation="test_sleep",
+        params={"seconds": 0},
+        run_at=(now + timedelta(seconds=1)).isoformat(),
+    )
+    assert later["run_at"] is not None and later["priority"] == 0
+    # Past its deadline in half a second, before any worker runs.
+    overdue = post_job(
+        app,
+        operation="test_sleep",
+        params={"seconds": 0},
+        deadline=(now + timedelta(seconds=0.5)).isoformat(),
+    )
+    refused = app.http.post(
+        "/v1/jobs",
+        json={
+            "operation": "test_sleep",
+            "run_at": (now + timedelta(seconds=5)).isoformat(),
+            "deadline": (now + timedelta(seconds=2)).isoformat(),
+        },
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"]["errors"][0]["field"] == "deadline"
+    (view,) = app.http.get("/v1/queue").json()["tenants"]
+    assert (view["tenant"], view["queued"], view["running"]) == ("default", 2, 0)
+    assert 0 <= view["oldest_wait_seconds"] < 5 and view["oldest_queued_at"]
+    with app.tenant() as tenant:
+        assert tenant._http.get("/v1/queue").status_code == 403
+    time.sleep(max(0.0, (now + timedelta(seconds=0.6) - datetime.now(UTC)).total_seconds()))
+    with app.working():  # its first sweep finds the deadline past
+        done = ended(app, later["id"])
+        stopped = ended(app, overdue["id"])
+    assert done["status"] == "succeeded"
+    assert done["started_at"] >= later["run_at"]
+    assert stopped["status"] == "canceled" and stopped["error"]["code"] == "timeout"
+    assert stopped["started_at"] is None
