@@ -7,7 +7,6 @@ wave."""
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,13 @@ import httpx
 import pytest
 
 from tests.support import images
-from tests.support.rows import query
+from tests.support.rows import query, swept_to_the_floor
 from tests.support.server import ServerProcess, unmeasured
 
 WAVES = 3
 NOOPS = 270  # a wave's jobs without files
 RESIZES = 30  # and with one each
 CLIENTS = 16
-
-
-def folder_bytes(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 # Through a server process, 17 s: by hand, before a release. The suite's own plateau test
@@ -82,24 +77,3 @@ def test_a_server_with_short_retention_stays_on_a_plateau(tmp_path: Path) -> Non
         # The file keeps its pages and reuses them: it does not grow wave after wave.
         assert size <= first_file * 1.25, plateau
     assert first_rows == 0
-
-
-def swept_to_the_floor(url: str, database: Path, jobs_folder: Path) -> tuple[int, int, int]:
-    """Once the sweeper has deleted every ended job: the rows left in the job tables, the
-    database's size on disk (its file and its write-ahead log), the bytes left under the
-    tenant's jobs folder."""
-    deadline = time.monotonic() + 30
-    while True:
-        (row,) = query(
-            url,
-            "SELECT (SELECT COUNT(*) FROM jobs) + (SELECT COUNT(*) FROM tasks)"
-            " + (SELECT COUNT(*) FROM job_events) + (SELECT COUNT(*) FROM webhook_deliveries)"
-            " AS n",
-        )
-        if row.n == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    stored = folder_bytes(jobs_folder) if jobs_folder.exists() else 0
-    wal = database.with_name(database.name + "-wal")
-    size = database.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-    return row.n, size, stored

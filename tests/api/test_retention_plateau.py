@@ -9,22 +9,17 @@ tests/acceptance/test_retention_soak.py is the same through a server process (by
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from tests.support import images
 from tests.support.api import InProcessApi, MakeApi
-from tests.support.rows import query
+from tests.support.rows import query, swept_to_the_floor
 from tilework.retention.sweeper import Sweeper
 
 WAVES = 3
 JOBS = 1000  # a wave's
 ROUND = 100
-
-
-def folder_bytes(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def wave(app: InProcessApi, key: str) -> None:
@@ -48,26 +43,6 @@ def wave(app: InProcessApi, key: str) -> None:
                 assert [output["width"] for output in job["outputs"]] == [8], job
 
 
-def floor(url: str, database: Path, jobs_folder: Path) -> tuple[int, int, int]:
-    """Once the sweeper has deleted every ended job: the rows left in the job tables, the
-    database's size on disk (its file and write-ahead log), the bytes under the jobs folder."""
-    deadline = time.monotonic() + 30
-    while True:
-        (row,) = query(
-            url,
-            "SELECT (SELECT COUNT(*) FROM jobs) + (SELECT COUNT(*) FROM tasks)"
-            " + (SELECT COUNT(*) FROM job_events) + (SELECT COUNT(*) FROM webhook_deliveries)"
-            " AS n",
-        )
-        if row.n == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    stored = folder_bytes(jobs_folder) if jobs_folder.exists() else 0
-    wal = database.with_name(database.name + "-wal")
-    size = database.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-    return row.n, size, stored
-
-
 def test_thousands_of_jobs_keep_the_tables_file_and_storage_on_a_plateau(
     make_api: MakeApi, tmp_path: Path
 ) -> None:
@@ -89,7 +64,7 @@ def test_thousands_of_jobs_keep_the_tables_file_and_storage_on_a_plateau(
     try:
         for _ in range(WAVES):
             wave(app, key)
-            plateau.append(floor(url, database, jobs_folder))
+            plateau.append(swept_to_the_floor(url, database, jobs_folder))
     finally:
         sweeper.stop()
     (deleted,) = query(url, "SELECT value FROM counters WHERE name = 'jobs_deleted_total'")

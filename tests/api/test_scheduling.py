@@ -134,8 +134,7 @@ def test_concurrency_limits_hold_across_workers(backend: str, make_api: MakeApi)
     tenant_b = app.tenant_key()
     # Quick ones: once a worker has timed one, it claims several at a time.
     sleeps = [
-        post_job(app, tenant_b, operation="test_sleep", params={"seconds": 0.02})
-        for _ in range(12)
+        post_job(app, tenant_b, operation="test_sleep", params={"seconds": 0.02}) for _ in range(12)
     ]
     fanout = post_job(app, operation="test_fanout", params={"tasks": 8, "seconds": 0.1})
     with ExitStack() as workers:

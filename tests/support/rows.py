@@ -4,6 +4,7 @@ tests check the API's answers against."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,3 +59,28 @@ def running_task(
 def task_attempts(url: str, task_id: int) -> int:
     [(attempts,)] = query(url, "SELECT attempts FROM tasks WHERE id = :id", id=task_id)
     return int(attempts)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def swept_to_the_floor(url: str, database: Path, jobs_folder: Path) -> tuple[int, int, int]:
+    """Once the sweeper has deleted every ended job (or 30 s have passed): the rows left in
+    the job tables, the SQLite database's size on disk (its file and write-ahead log), the
+    bytes left under the tenant's jobs folder."""
+    deadline = time.monotonic() + 30
+    while True:
+        (row,) = query(
+            url,
+            "SELECT (SELECT COUNT(*) FROM jobs) + (SELECT COUNT(*) FROM tasks)"
+            " + (SELECT COUNT(*) FROM job_events) + (SELECT COUNT(*) FROM webhook_deliveries)"
+            " AS n",
+        )
+        if row.n == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    stored = folder_bytes(jobs_folder) if jobs_folder.exists() else 0
+    wal = database.with_name(database.name + "-wal")
+    size = database.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    return row.n, size, stored
