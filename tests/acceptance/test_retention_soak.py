@@ -25,7 +25,7 @@ CLIENTS = 16
 
 
 # Through a server process, 17 s: by hand, before a release. The suite's own plateau test
-# (tests/api/test_retention_plateau.py) runs 3,000 jobs through the app in process.
+# (tests/api/test_retention_plateau.py) runs 2,100 jobs through the app in process.
 @pytest.mark.skipif(
     os.environ.get("TILEWORK_SOAK") != "1",
     reason="the retention soak runs by hand: TILEWORK_SOAK=1 .venv/bin/pytest -s "

@@ -1,4 +1,4 @@
-"""Bounded for real, in the suite: 3,000 small jobs through the app (its HTTP routes, its
+"""Bounded for real, in the suite: 2,100 small jobs through the app (its HTTP routes, its
 queue on SQLite, local storage) with a retention of a second and the sweeper
 running as every worker host runs it, on its own thread every fifth of a second. Each wave's
 jobs are checked while they are retained; after each wave the sweeper has deleted them, and the
@@ -18,7 +18,7 @@ from tests.support.rows import query, swept_to_the_floor
 from tilework.retention.sweeper import Sweeper
 
 WAVES = 3
-JOBS = 1000  # a wave's
+JOBS = 700  # a wave's
 ROUND = 100
 
 
