@@ -41,6 +41,7 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         tenant_weights=settings.tenant_weights,
         tenant_limits=settings.tenant_limits,
         operation_limits=settings.operation_limits,
+        operation_limits_per_host=settings.operation_limits_per_host,
     )
 
 

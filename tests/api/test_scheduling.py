@@ -71,11 +71,8 @@ def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
     would make it wait for the 400: 40 s)."""
     app = make_api(backend)
     tenant_b = app.tenant_key()
-    big = post_job(
-        app,
-        operation="test_fanout",
-        params={"tasks": 400, "seconds": TASK_SECONDS},
-    )
+    task_ms = int(TASK_SECONDS * 1000)
+    big = post_job(app, operation="noop", params={"tasks": 400, "sleep_ms": task_ms})
     with ExitStack() as workers:
         for _ in range(2):
             workers.enter_context(app.working())
@@ -83,7 +80,7 @@ def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
         # Half a task into the workers' current tasks: B's wait for a free worker is half a
         # task, its own run one task.
         time.sleep(TASK_SECONDS / 2)
-        small = post_job(app, tenant_b, operation="test_sleep", params={"seconds": TASK_SECONDS})
+        small = post_job(app, tenant_b, operation="noop", params={"sleep_ms": task_ms})
         done = ended(app, small["id"], tenant_b)
         assert done["status"] == "succeeded", done
         waited = seconds_between(done["created_at"], done["completed_at"])

@@ -307,6 +307,11 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='At most N tasks of an operation running at once, across hosts: {"render": 1}.',
     )
+    operation_limits_per_host: dict[str, int] = Field(
+        default_factory=dict,
+        description="At most N tasks of an operation running at once on each host (its "
+        'worker processes together): {"render": 1} for one GPU per host.',
+    )
     tenant_retention_seconds: dict[str, float] = Field(
         default_factory=dict,
         description='Retention per tenant, over retention_seconds: {"acme": 86400}; 0 keeps '

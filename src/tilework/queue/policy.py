@@ -18,13 +18,18 @@ class QueuePolicy:
     tenant_weights: dict[str, float] = field(default_factory=dict)
     tenant_limits: dict[str, int] = field(default_factory=dict)
     operation_limits: dict[str, int] = field(default_factory=dict)
+    operation_limits_per_host: dict[str, int] = field(default_factory=dict)
 
     def weight(self, tenant: str) -> float:
         return self.tenant_weights.get(tenant, 1.0)
 
     @property
+    def limited_operations(self) -> set[str]:
+        return set(self.operation_limits) | set(self.operation_limits_per_host)
+
+    @property
     def limited(self) -> bool:
-        return bool(self.tenant_limits or self.operation_limits)
+        return bool(self.tenant_limits or self.limited_operations)
 
     def retry_delay(self, attempts: int) -> float:
         """Capped exponential backoff with jitter, so retries of a burst do not arrive together."""

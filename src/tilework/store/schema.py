@@ -103,9 +103,8 @@ tasks = sa.Table(
     # The job's priority negated: ascending, like the id after it, so one plain index gives
     # a tenant's tasks in the order a claim takes them on both databases.
     sa.Column("rank", sa.Integer, nullable=False, server_default="0"),
-    # Claims scan queued tasks in id order (FIFO); the lease index finds lost ones.
-    sa.Index("ix_tasks_status_id", "status", "id"),
-    # A tenant's due tasks in the order a claim takes them; also lists the tenants waiting.
+    # A tenant's due tasks in the order a claim takes them; also lists the tenants waiting
+    # (it replaced the first-come-first-served (status, id)). The lease index finds lost ones.
     sa.Index("ix_tasks_tenant_claim", "status", "tenant", "rank", "id"),
     sa.Index("ix_tasks_status_lease", "status", "lease_until"),
     sa.Index("ix_tasks_job_stage", "job_id", "stage"),

@@ -36,24 +36,43 @@ _RUNNING = TaskStatus.RUNNING.value
 
 @dataclass
 class Running:
-    """What runs now, by tenant and by operation."""
+    """What runs now, by tenant, by operation, and by operation on the claiming host."""
 
     tenants: Counter[str]
     operations: Counter[str]
+    here: Counter[str]
+
+    def add(self, tenant: str, operation: str) -> None:
+        """A task this claim takes (on its own host)."""
+        self.tenants[tenant] += 1
+        self.operations[operation] += 1
+        self.here[operation] += 1
+
+    def operation_room(self, policy: QueuePolicy, operation: str) -> int:
+        return min(
+            limit_room(policy.operation_limits.get(operation), self.operations[operation]),
+            limit_room(policy.operation_limits_per_host.get(operation), self.here[operation]),
+        )
 
 
-def running(conn: sa.Connection) -> Running:
+def running(conn: sa.Connection, host: str) -> Running:
+    """``host``: the claiming host, as the first part of a holder's id (``core.ids``)."""
     rows = conn.execute(
-        sa.select(tasks.c.tenant, tasks.c.operation, sa.func.count())
+        sa.select(tasks.c.tenant, tasks.c.operation, tasks.c.worker_id, sa.func.count())
         .where(tasks.c.status == _RUNNING)
-        .group_by(tasks.c.tenant, tasks.c.operation)
+        .group_by(tasks.c.tenant, tasks.c.operation, tasks.c.worker_id)
     ).all()
-    tenants: Counter[str] = Counter()
-    operations: Counter[str] = Counter()
-    for tenant, operation, count in rows:
-        tenants[tenant] += count
-        operations[operation] += count
-    return Running(tenants, operations)
+    found = Running(Counter(), Counter(), Counter())
+    for tenant, operation, worker_id, count in rows:
+        found.tenants[tenant] += count
+        found.operations[operation] += count
+        if holder_host(worker_id or "") == host:
+            found.here[operation] += count
+    return found
+
+
+def holder_host(holder: str) -> str:
+    return holder.split(":", 1)[0]
 
 
 def waiting_tenants(conn: sa.Connection) -> list[str]:
@@ -85,10 +104,13 @@ def claim_fairly(
 ) -> list[sa.Row[Any]]:
     if policy.limited:
         dialect.lock_for_limits(conn)
-    now_running = running(conn)
     tenants = waiting_tenants(conn)
-    random.shuffle(tenants)  # equal shares: no tenant is always served first
-    tenants.sort(key=lambda tenant: now_running.tenants[tenant] / policy.weight(tenant))
+    if len(tenants) > 1 or policy.limited:
+        now_running = running(conn, holder_host(holder))
+        random.shuffle(tenants)  # equal shares: no tenant is always served first
+        tenants.sort(key=lambda tenant: now_running.tenants[tenant] / policy.weight(tenant))
+    else:  # one tenant waiting, nothing limited: nothing to weigh, one read less a claim
+        now_running = Running(Counter(), Counter(), Counter())
     claimed: list[sa.Row[Any]] = []
     pending = tenants
     while pending and len(claimed) < limit:
@@ -100,8 +122,8 @@ def claim_fairly(
                 continue
             full = [
                 operation
-                for operation, most in policy.operation_limits.items()
-                if now_running.operations[operation] >= most
+                for operation in policy.limited_operations
+                if now_running.operation_room(policy, operation) <= 0
             ]
             among = tasks.c.tenant == tenant
             if full:
@@ -120,9 +142,6 @@ def claim_fairly(
             # RETURNING keeps no order: the worker runs its batch in the claim's.
             taken.sort(key=lambda row: (row.rank, row.id))
             taken = _within_operation_limits(conn, policy, now_running, taken)
-            for row in taken:
-                now_running.tenants[row.tenant] += 1
-                now_running.operations[row.operation] += 1
             claimed.extend(taken)
             if len(taken) == room:  # it may have more: another round if the batch has room
                 more.append(tenant)
@@ -143,16 +162,13 @@ def _within_operation_limits(
     conn: sa.Connection, policy: QueuePolicy, now_running: Running, taken: list[sa.Row[Any]]
 ) -> list[sa.Row[Any]]:
     """``taken`` less the tasks past an operation's room (the lowest in the claim's order),
-    which go back to the queue as they were, in this same transaction."""
-    if not policy.operation_limits:
-        return taken
+    which go back to the queue as they were, in this same transaction; what is kept is
+    counted as running."""
     kept: list[sa.Row[Any]] = []
     back: list[int] = []
-    counted: Counter[str] = Counter()
     for row in taken:
-        most = policy.operation_limits.get(row.operation)
-        if limit_room(most, now_running.operations[row.operation] + counted[row.operation]) > 0:
-            counted[row.operation] += 1
+        if now_running.operation_room(policy, row.operation) > 0:
+            now_running.add(row.tenant, row.operation)
             kept.append(row)
         else:
             back.append(row.id)
