@@ -38,11 +38,19 @@ def running_count(app: InProcessApi) -> int:
     return sum(each.running for each in app.services.queue.tenant_queues())
 
 
-def post_job(app: InProcessApi, key: str | None = None, **body: Any) -> dict[str, Any]:
-    """``POST /v1/jobs`` with ``key`` (else the admin's); its input a tiny uploaded image."""
+def uploaded(app: InProcessApi, key: str | None = None) -> dict[str, str]:
+    """A job input: a tiny image uploaded with ``key`` (else the admin's)."""
     with app.client(key) as client:
         upload = client.upload(images.photo(app.settings.home / "tiny.png", 4, 4))
-        body.setdefault("input", {"key": upload["key"]})
+    return {"key": upload["key"]}
+
+
+def post_job(app: InProcessApi, key: str | None = None, **body: Any) -> dict[str, Any]:
+    """``POST /v1/jobs`` with ``key`` (else the admin's); its input a tiny uploaded image
+    unless the body names one."""
+    if "input" not in body:
+        body["input"] = uploaded(app, key)
+    with app.client(key) as client:
         answer = client._http.post("/v1/jobs", json=body)
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()
@@ -67,12 +75,13 @@ def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
     backend: str, make_api: MakeApi
 ) -> None:
     """Tenant A's job of 400 tasks holds both workers; tenant B's one-task job, submitted
-    after it, finishes within two task durations of its submit (first come, first served
-    would make it wait for the 400: 40 s)."""
+    after it, waits at most for one of A's tasks to end before it runs (first come, first
+    served would make it wait for the 400: 40 s)."""
     app = make_api(backend)
     tenant_b = app.tenant_key()
     task_ms = int(TASK_SECONDS * 1000)
     big = post_job(app, operation="noop", params={"tasks": 400, "sleep_ms": task_ms})
+    b_input = uploaded(app, tenant_b)  # before the workers start: the submit below is one call
     with ExitStack() as workers:
         for _ in range(2):
             workers.enter_context(app.working())
@@ -80,11 +89,15 @@ def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
         # Half a task into the workers' current tasks: B's wait for a free worker is half a
         # task, its own run one task.
         time.sleep(TASK_SECONDS / 2)
-        small = post_job(app, tenant_b, operation="noop", params={"sleep_ms": task_ms})
+        small = post_job(
+            app, tenant_b, operation="noop", params={"sleep_ms": task_ms}, input=b_input
+        )
         done = ended(app, small["id"], tenant_b)
         assert done["status"] == "succeeded", done
         waited = seconds_between(done["created_at"], done["completed_at"])
-        assert waited <= 2 * TASK_SECONDS, waited
+        # At most one task until a worker frees and one of its own; the third is the claims'
+        # and commits' overhead on a loaded machine (a CI run saw 0.57 s in all).
+        assert waited <= 3 * TASK_SECONDS, waited
         queued = {each.tenant: each.queued for each in app.services.queue.tenant_queues()}
         assert queued["default"] >= 380, queued  # A's job was still far from its end
         assert app.http.post(f"/v1/jobs/{big['id']}/cancel").status_code == 200

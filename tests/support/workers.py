@@ -9,6 +9,7 @@ memory cap) is tested with the real ``Executor`` in ``tests/worker`` and with re
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import threading
 import time
@@ -23,6 +24,10 @@ from tilework.worker.executor import TaskExecutor
 from tilework.worker.loop import Worker
 from tilework.worker.reply import Reply
 from tilework.worker.running import TaskRunner
+
+# Each worker of this process its own index, so its holder id is its own as a worker thread's
+# is in a real pool: leases, limits per host and completions tell them apart.
+_INDEXES = itertools.count()
 
 
 class InlineExecutor:
@@ -61,7 +66,8 @@ def work_until_idle(
     settings: Settings, queue: SqlQueue, executor: TaskExecutor | None = None
 ) -> None:
     """Run a worker until no task is running and none is due (``Worker.run(until_idle=True)``)."""
-    Worker(settings, queue, executor or InlineExecutor(settings)).run(until_idle=True)
+    worker = Worker(settings, queue, executor or InlineExecutor(settings), next(_INDEXES))
+    worker.run(until_idle=True)
 
 
 @contextmanager
@@ -69,7 +75,7 @@ def working(
     settings: Settings, queue: SqlQueue, executor: TaskExecutor | None = None
 ) -> Iterator[Worker]:
     """A worker running on a thread of this process until the block ends, then drained."""
-    worker = Worker(settings, queue, executor or InlineExecutor(settings))
+    worker = Worker(settings, queue, executor or InlineExecutor(settings), next(_INDEXES))
     thread = threading.Thread(target=worker.run, name="test-worker", daemon=True)
     thread.start()
     try:
