@@ -98,10 +98,12 @@ class Client:
         idempotency_key: str | None = None,
         webhook: dict[str, Any] | None = None,
         destination: str | dict[str, Any] | None = None,
+        cache: bool | None = None,
     ) -> JobBody:
         """Submit a job; ``webhook`` is ``{"url", "events"?, "format"?}`` and ``destination``
-        a name or ``{"name", "vars"?}``, as ``POST /v1/jobs`` takes them. Neither ``key`` nor
-        ``url``: a job without an input (``predict``)."""
+        a name or ``{"name", "vars"?}``, as ``POST /v1/jobs`` takes them; ``cache`` False runs
+        it even when an equal job's outputs are retained. Neither ``key`` nor ``url``: a job
+        without an input (``predict``)."""
         body: dict[str, Any] = {"operation": operation, "params": params or {}}
         if key is not None:
             body["input"] = {"key": key}
@@ -113,6 +115,8 @@ class Client:
             body["destination"] = destination
         if idempotency_key:
             body["idempotency_key"] = idempotency_key
+        if cache is not None:
+            body["cache"] = cache
         return self._call("POST", "/v1/jobs", json=body)
 
     def job(self, job_id: str) -> JobBody:
@@ -133,6 +137,11 @@ class Client:
 
     def cancel(self, job_id: str) -> JobBody:
         return self._call("POST", f"/v1/jobs/{job_id}/cancel")
+
+    def retry(self, job_id: str) -> JobBody:
+        """A failed or canceled job retried as a new job (``retry_of``), from where it
+        stopped; the same retry if it was retried already."""
+        return self._call("POST", f"/v1/jobs/{job_id}/retry")
 
     def events(
         self, job_id: str, last_event_id: str | None = None, read_timeout: float | None = None

@@ -27,7 +27,8 @@ def wave(app: InProcessApi, key: str) -> None:
     submitted, run, and every job's outcome checked (one page of the job list) well within
     its retention."""
     noop: dict[str, Any] = {"operation": "noop", "input": {"key": key}}
-    resize = {"operation": "resize", "input": {"key": key}, "params": {"width": 8}}
+    # Every resize stores a file of its own: none answered from the cache.
+    resize = {"operation": "resize", "input": {"key": key}, "params": {"width": 8}, "cache": False}
     for _ in range(JOBS // ROUND):
         ids = [
             app.http.post("/v1/jobs", json=resize if index % 10 == 0 else noop).json()["id"]

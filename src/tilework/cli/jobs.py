@@ -1,6 +1,6 @@
 """Jobs from the command line: ``submit`` (with ``--then`` steps), ``run`` (steps from a
 file), ``upscale`` and ``predict`` (which wait, show progress and download the outputs by
-default) and the ``jobs`` group: list, show, cancel, watch."""
+default) and the ``jobs`` group: list, show, cancel, retry, watch."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from tilework.client import Client, JobBody
 
 EXIT_JOB_FAILED = 1
 
-app = typer.Typer(help="List, inspect, cancel and watch jobs.", no_args_is_help=True)
+app = typer.Typer(help="List, inspect, cancel, retry and watch jobs.", no_args_is_help=True)
 
 Output = Annotated[
     str | None,
@@ -213,6 +213,25 @@ def jobs_cancel(job_id: str, json_output: JsonOption = False) -> None:
     if job["status"] != "canceled":
         stderr.print(f"job {job_id} already ended ({job['status']}): nothing to cancel")
     emit(job, render_job)
+
+
+@app.command("retry")
+def jobs_retry(
+    job_id: str,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Follow the retry until it ends.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Retry a failed or canceled job as a new job, from where it stopped (its succeeded
+    tasks are not run again); a job retried already shows its retry."""
+    with connect() as client:
+        job = call(lambda: client.retry(job_id))
+        if wait:
+            job = call(lambda: wait_with_progress(client, job["id"]))
+    emit(job, render_job)
+    if wait and job["status"] != "succeeded":
+        raise typer.Exit(EXIT_JOB_FAILED)
 
 
 @app.command("watch")

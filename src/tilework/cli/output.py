@@ -105,6 +105,13 @@ def render_job(job: JobBody) -> None:
     )
     if job.get("error"):
         console.print(f"  error {job['error']['code']}: {job['error']['message']}")
+    for field, said in (
+        ("retry_of", "retries"),
+        ("retried_by", "retried by"),
+        ("cached_from", "from the cache of"),
+    ):
+        if job.get(field):
+            console.print(f"  {said} {job[field]}")
     for item in job["outputs"]:
         console.print(
             f"  {item['name']}: {item['width']}x{item['height']} {item['format']} "

@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     JOB_NOT_FINISHED = "job_not_finished"  # deleting a job that is still queued or running
+    JOB_NOT_RETRYABLE = "job_not_retryable"  # retrying a job that did not fail or was canceled
     PAYLOAD_TOO_LARGE = "payload_too_large"
     RATE_LIMITED = "rate_limited"
     INSUFFICIENT_CREDITS = "insufficient_credits"
@@ -66,6 +67,7 @@ HTTP_STATUS = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.IDEMPOTENCY_CONFLICT: 409,
     ErrorCode.JOB_NOT_FINISHED: 409,
+    ErrorCode.JOB_NOT_RETRYABLE: 409,
     ErrorCode.QUEUE_FULL: 503,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INSUFFICIENT_CREDITS: 402,

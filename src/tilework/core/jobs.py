@@ -121,6 +121,11 @@ class JobRecord:
     delivery: JsonDict | None = None  # {"destination", "vars"}: where its outputs are delivered
     priority: int = 0  # orders its tenant's own work: higher first
     run_at: float | None = None  # not claimed before (unix seconds)
+    retry_of: str | None = None  # the failed or canceled job this one retries
+    retried_by: str | None = None  # the job that retries this one
+    reuses: tuple[str, ...] = ()  # jobs whose folders its tasks read from, nearest first
+    cached_from: str | None = None  # the job whose outputs it shares (a cache hit)
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,7 @@ class ClaimedTask:
     params: JsonDict
     input: JsonDict
     tenant: str = DEFAULT_TENANT
+    reuses: tuple[str, ...] = ()  # JobRecord.reuses
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,8 @@ class NewJob:
     priority: int = 0  # orders its tenant's own work: higher first
     run_at: float | None = None  # not claimed before (unix seconds)
     deadline: float | None = None  # unix seconds; canceled (timeout) if open then
+    cache_key: str | None = None  # what makes its outputs equal another's; None: uncached
+    use_cache: bool = False  # answer from an equal job's outputs if one is retained
 
 
 class TaskDeferred(Exception):  # noqa: N818 (not an error: a task asking to run again later)
@@ -229,6 +237,11 @@ class Planner(Protocol):
         self, job: JobRecord, task: TaskRecord, error: TileworkError
     ) -> PlannedTask | None:
         """What runs instead of a task that is out of attempts; None fails the job."""
+        ...
+
+    def answered(self, job: JobRecord, finished: Finished) -> NextStage | Finished:
+        """What follows outputs the job did not make itself (a cache hit's): the job's end,
+        or what it still does with them (a delivery)."""
         ...
 
 

@@ -317,6 +317,16 @@ class Settings(BaseSettings):
         description='Retention per tenant, over retention_seconds: {"acme": 86400}; 0 keeps '
         "that tenant's jobs forever.",
     )
+    cache: bool = Field(
+        True,
+        description="Answer a job of a deterministic operation with the outputs of an equal "
+        "succeeded job of the same tenant while that one is retained (a job may say "
+        "cache: false).",
+    )
+    uncached_operations: list[str] = Field(
+        default_factory=list,
+        description='Operations never answered from the cache: ["render"].',
+    )
     sweep_seconds: float = Field(
         60.0,
         gt=0,

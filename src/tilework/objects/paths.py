@@ -11,6 +11,7 @@ from tilework.core.errors import ErrorCode, TileworkError
 MAX_KEY_LENGTH = 512
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _UPLOAD_KEY = re.compile(r"^uploads/[0-9a-f]{64}$")
+_FILE_KEY = re.compile(r"^files/[0-9a-f]{64}$")
 
 
 def validate_key(key: str) -> str:
@@ -26,9 +27,17 @@ def validate_key(key: str) -> str:
     return key
 
 
+JOBS_FOLDER = "jobs/"
+
+
+def job_folder(job_id: str) -> str:
+    """Where everything a job's tasks make lives (its outputs, tiles, stage images)."""
+    return f"{JOBS_FOLDER}{job_id}/"
+
+
 def job_output_key(job_id: str, name: str) -> str:
     """Where a job's output lives: the same key on every attempt, so a re-run overwrites."""
-    return validate_key(f"jobs/{job_id}/{name}")
+    return validate_key(job_folder(job_id) + name)
 
 
 def upload_key(sha256: str) -> str:
@@ -45,6 +54,12 @@ def uploads_named(document: Any) -> set[str]:
     if isinstance(document, list):
         return set().union(*(uploads_named(item) for item in document))
     return set()
+
+
+def content_addressed(key: str) -> bool:
+    """Whether ``key`` names bytes by their sha256 (an upload, a file): the same key, the
+    same bytes, always."""
+    return bool(_UPLOAD_KEY.match(key) or _FILE_KEY.match(key))
 
 
 def file_key(sha256: str) -> str:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -116,6 +117,14 @@ def largest_input(settings: Settings) -> tuple[int, int]:
     return (side, side)
 
 
+class CachePolicy(StrEnum):
+    """Whether a job may be answered with an equal job's outputs (``service.caching``)."""
+
+    ALWAYS = "always"  # deterministic: unless the job says ``cache: false``
+    ASKED = "asked"  # only when the job says ``cache: true`` (a hosted model: its own choice)
+    NEVER = "never"
+
+
 class Operation(Generic[P]):
     """Subclass with a ``name``, a ``Params`` model, ``plan``, and either ``run_module`` with
     ``tasks`` or a ``run`` of its own."""
@@ -130,6 +139,19 @@ class Operation(Generic[P]):
     tasks: ClassVar[Mapping[str, str]] = {}
     # False: a job may come without an input image (a hosted model that makes one).
     needs_input: ClassVar[bool] = True
+    # Deterministic operations say ALWAYS: the same input and params make the same bytes.
+    cache: ClassVar[CachePolicy] = CachePolicy.NEVER
+    # Raise it when a change makes other bytes from the same input: cached results of an
+    # older version are never answered.
+    version: ClassVar[str] = "1"
+
+    def cache_policy(self, params: P) -> CachePolicy:
+        return self.cache
+
+    def cache_variant(self, params: P, settings: Settings) -> str:
+        """What else decides the bytes besides the input, params and version (the device
+        class super-resolution runs on); part of the cache key."""
+        return ""
 
     def stages(self, params: P) -> list[str]:
         """Stage names shown in progress, in order."""

@@ -83,9 +83,10 @@ class Registry:
             return delivered(previous[0])
         operation = self.get(job.operation)
         step = operation.plan(job, operation.validate(job.params), stage, previous)
-        if isinstance(step, Finished) and job.delivery is not None:
-            return delivery_stage(job, step)
-        return step
+        return self.answered(job, step) if isinstance(step, Finished) else step
+
+    def answered(self, job: JobRecord, finished: Finished) -> NextStage | Finished:
+        return finished if job.delivery is None else delivery_stage(job, finished)
 
     def substitute(
         self, job: JobRecord, task: TaskRecord, error: TileworkError

@@ -81,6 +81,14 @@ class Admission(Protocol):
         refused on its own (queue full, idempotency conflict) does not hold back the others."""
         ...
 
+    def retry_job(
+        self, job_id: str, tenant: str, key_id: str | None, cost: float
+    ) -> tuple[JobRecord, bool]:
+        """A new job that picks up the tenant's failed or canceled job ``job_id`` where it
+        stopped, reserving ``cost`` from ``key_id``; the retry it has if retried already
+        (and False). Raises ``not_found``, ``job_not_retryable``, ``insufficient_credits``."""
+        ...
+
     def cancel_job(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
         """End a job that has not ended; its running tasks are abandoned at their next
         heartbeat. None: no such job (of that tenant)."""

@@ -8,12 +8,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from tilework.objects.paths import file_key
+from tilework.objects.paths import file_key, job_folder
 from tilework.objects.store import ObjectStore
 from tilework.objects.tenants import TenantObjects
 from tilework.store.counters import add
 from tilework.store.database import Database
 from tilework.store.files import FileRecord, Files
+from tilework.store.objectrefs import (
+    Used,
+    drop_refs,
+    gone_owners,
+    mark_removing,
+    refer,
+    used_by_others,
+)
 from tilework.store.retention import EndedJob, delete_jobs, mark_cleaned
 from tilework.store.uploads import StoredUpload, drop_upload
 
@@ -24,19 +32,27 @@ class Removed:
     files: int = 0
 
 
-def job_folder(job_id: str) -> str:
-    return f"jobs/{job_id}/"
-
-
 def remove_jobs(
     database: Database, store: ObjectStore, ended: Sequence[EndedJob], reason: str
 ) -> Removed:
-    """Delete ``ended`` jobs: every file in their folders, then their rows. A file that
-    another job or upload shares is never in a job's folder (uploads and files live apart),
-    so nothing else loses a file."""
-    files = sum(_delete_files(store, job, keep=frozenset()) for job in ended)
+    """Delete ``ended`` jobs: the files in their folders that no other job uses, then their
+    rows; then the files of jobs already gone that only these used. Uploads and Replicate's
+    files live apart from jobs' folders, so no upload loses a file."""
+    ids = [job.id for job in ended]
     with database.write() as conn:
-        jobs = delete_jobs(conn, [job.id for job in ended], reason)
+        # From here on no retry or cache hit starts using their files.
+        mark_removing(conn, ids)
+        used = {job.id: used_by_others(conn, job.tenant, job.id) for job in ended}
+    files = sum(_delete_files(store, job.tenant, job.id, used[job.id]) for job in ended)
+    with database.write() as conn:
+        dropped = drop_refs(conn, ids)
+        jobs = delete_jobs(conn, ids, reason)
+    # Looked at only once the rows are gone (see ``store.objectrefs``): what these kept for
+    # others that nobody uses now, and what others kept that only these used.
+    files += _delete_leftovers(
+        database, store, dropped + [(job.tenant, job_folder(job.id)) for job in ended]
+    )
+    with database.write() as conn:
         add(conn, "files_deleted_total", files, reason=reason)
     return Removed(jobs, files)
 
@@ -45,17 +61,62 @@ def clean_intermediates(
     database: Database, store: ObjectStore, succeeded: Sequence[EndedJob]
 ) -> Removed:
     """Delete what succeeded jobs made on the way (tiles, stage images, earlier steps'
-    files): every file in their folders that is not one of their outputs."""
-    files = sum(_delete_files(store, job, keep=job.output_keys) for job in succeeded)
+    files): every file in their folders that is neither one of their outputs nor used by
+    another job; and stop using other jobs' files that are not their outputs (a retry's)."""
     with database.write() as conn:
+        used = {job.id: used_by_others(conn, job.tenant, job.id) for job in succeeded}
+    files = sum(
+        _delete_files(store, job.tenant, job.id, used[job.id], keep=job.output_keys)
+        for job in succeeded
+    )
+    with database.write() as conn:
+        dropped: list[tuple[str, str]] = []
+        for job in succeeded:
+            mine = drop_refs(conn, [job.id], keep=job.output_keys)
+            # Outputs in a folder it used whole (a retry that failed at its delivery): each
+            # now used by itself, as a cache hit's are.
+            refer(conn, job.id, job.tenant, _outside(job, [prefix for _, prefix in mine]))
+            dropped += mine
         mark_cleaned(conn, [job.id for job in succeeded], time.time())
+    files += _delete_leftovers(database, store, dropped)
+    with database.write() as conn:
         add(conn, "files_deleted_total", files, reason="intermediate")
     return Removed(0, files)
 
 
-def _delete_files(store: ObjectStore, job: EndedJob, keep: frozenset[str]) -> int:
-    objects = TenantObjects(store, job.tenant)
-    doomed = [key for key in objects.keys_under(job_folder(job.id)) if key not in keep]
+def _outside(job: EndedJob, folders: Sequence[str]) -> list[str]:
+    """``job``'s outputs that lie in one of ``folders``."""
+    return [
+        key
+        for key in job.output_keys
+        if any(folder.endswith("/") and key.startswith(folder) for folder in folders)
+    ]
+
+
+def _delete_leftovers(
+    database: Database, store: ObjectStore, candidates: Sequence[tuple[str, str]]
+) -> int:
+    """Delete what is left in the folders of jobs already gone, but what is still used."""
+    with database.read() as conn:
+        owners = gone_owners(conn, candidates)
+    return sum(_delete_files(store, tenant, owner, used) for tenant, owner, used in owners)
+
+
+def _delete_files(
+    store: ObjectStore,
+    tenant: str,
+    job_id: str,
+    used: Used,
+    keep: frozenset[str] = frozenset(),
+) -> int:
+    if used.whole:
+        return 0
+    objects = TenantObjects(store, tenant)
+    doomed = [
+        key
+        for key in objects.keys_under(job_folder(job_id))
+        if key not in keep and not used.covers(key)
+    ]
     for key in doomed:
         objects.delete(key)
     return len(doomed)

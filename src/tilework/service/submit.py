@@ -23,6 +23,7 @@ from tilework.imaging.header import read_size_of
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation, largest_input
 from tilework.ops.inputs import refuse_blocked_url, require_uploaded
+from tilework.service.caching import answered_from_cache, cache_key
 from tilework.service.destinations import delivery_for, project_destination
 from tilework.service.files import file_source, own_file_id
 from tilework.service.services import Services
@@ -46,6 +47,7 @@ class JobRequest:
     priority: int = 0  # orders the tenant's own work
     run_at: float | None = None  # unix seconds: not claimed before
     deadline: float | None = None  # unix seconds: canceled (timeout) if not finished by then
+    cache: bool | None = None  # False: never answered from the cache; True: asked (predict)
 
 
 async def submit(services: Services, key: ApiKey, request: JobRequest) -> Outcome:
@@ -79,7 +81,7 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
     if webhook is not None:
         refuse_blocked_url(settings, webhook["url"], "webhook.url")
     operation.admit(valid, source, objects, settings)
-    cost = 0.0 if key.credits is None else _price(operation, valid, source, objects, settings)
+    cost = 0.0 if key.credits is None else price(operation, valid, source, objects, settings)
     params_json = valid.model_dump(mode="json")
     delivery = _delivery(services, key.tenant, request, params_json)
     stages = operation.stages(valid) + ([DELIVER_STAGE] if delivery is not None else [])
@@ -104,18 +106,21 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         priority=request.priority,
         run_at=request.run_at,
         deadline=request.deadline,
+        cache_key=cache_key(settings, operation, valid, source, params_json),
+        use_cache=answered_from_cache(operation, valid, request.cache),
     )
 
 
 def _asked_besides(request: JobRequest, delivery: dict[str, Any] | None) -> list[Any]:
-    """What a request asks besides its work (a deadline, a destination, a priority, a start),
-    each only when asked: hashes of requests without stay what they were."""
+    """What a request asks besides its work (a deadline, a destination, a priority, a start,
+    the cache), each only when asked: hashes of requests without stay what they were."""
     asked = {
         "cancel_after": request.cancel_after,
         "delivery": delivery,
         "priority": request.priority or None,
         "run_at": request.run_at,
         "deadline": request.deadline,
+        "cache": request.cache,
     }
     return [{name: value} for name, value in asked.items() if value is not None]
 
@@ -131,7 +136,7 @@ def _delivery(
     return None
 
 
-def _price(
+def price(
     operation: Operation[Any],
     params: Any,
     source: dict[str, Any],

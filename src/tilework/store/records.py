@@ -45,6 +45,11 @@ def job_from_mapping(m: Mapping[Any, Any]) -> JobRecord:
         delivery=m.get("delivery"),
         priority=m.get("priority") or 0,
         run_at=m.get("run_at"),
+        retry_of=m.get("retry_of"),
+        retried_by=m.get("retried_by"),
+        reuses=tuple(m.get("reuses") or ()),
+        cached_from=m.get("cached_from"),
+        cache_key=m.get("cache_key"),
     )
 
 

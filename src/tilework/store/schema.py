@@ -58,6 +58,18 @@ jobs = sa.Table(
     # Orders the tenant's own work: higher first (-10 to 10).
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
     sa.Column("run_at", sa.Float),  # not claimed before (unix seconds); null: at once
+    # A retry is a new job: the failed or canceled one it retries, and on that one, its retry.
+    sa.Column("retry_of", sa.String(26)),
+    sa.Column("retried_by", sa.String(26)),
+    # The jobs whose folders its tasks read files from when not in its own (a retry's
+    # succeeded tasks made them there), nearest first; null: none.
+    sa.Column("reuses", sa.JSON),
+    # What makes two jobs' outputs equal (``service.caching``); null: never cached.
+    sa.Column("cache_key", sa.String(64)),
+    # The job whose outputs this one shares, having been answered from the cache.
+    sa.Column("cached_from", sa.String(26)),
+    # Set when its deletion began: no retry or cache hit may use its files from then on.
+    sa.Column("removing_at", sa.Float),
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),
@@ -66,6 +78,8 @@ jobs = sa.Table(
     sa.Index("ix_jobs_status_deadline", "status", "deadline"),
     # Ended jobs past their retention, oldest first, for the retention sweeper.
     sa.Index("ix_jobs_completed_at", "completed_at"),
+    # A tenant's jobs by cache key: a cache lookup at submit.
+    sa.Index("ix_jobs_tenant_cache", "tenant", "cache_key"),
 )
 
 tasks = sa.Table(
@@ -335,4 +349,19 @@ destinations = sa.Table(
     sa.Column("credentials", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Files a job uses outside its own folder: another job's outputs it shares (a cache hit), or a
+# whole folder ``jobs/<id>/`` whose files it reads (a retry). A job's folder, or a file in it,
+# is not deleted while another job names it here; when its last user goes, the files of a job
+# already gone go with it.
+object_refs = sa.Table(
+    "object_refs",
+    metadata,
+    sa.Column(
+        "job_id", sa.String(26), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("prefix", sa.String(512), primary_key=True),  # a key, or a folder ending in /
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Index("ix_object_refs_tenant_prefix", "tenant", "prefix"),
 )

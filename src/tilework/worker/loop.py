@@ -190,6 +190,10 @@ class Worker:
             bound.info("task_deferred", elapsed=elapsed, seconds=seconds)
             return
         error = reply.error()
+        # The successes before it first: a failure that ends the job would leave them
+        # unreported, refused, and run again by a retry.
+        self._report(done)
+        done.clear()
         self.queue.fail(task.id, self.worker_id, error)
         self._held.discard(task.id)
         bound.warning(

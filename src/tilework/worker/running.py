@@ -13,6 +13,8 @@ from tilework.core.jobs import ClaimedTask, TaskDeferred
 from tilework.core.settings import Settings
 from tilework.imaging.decode import harden
 from tilework.objects.factory import open_object_store
+from tilework.objects.reuse import ReusingObjects
+from tilework.objects.store import ObjectStore
 from tilework.objects.tenants import TenantObjects
 from tilework.ops.base import TaskContext
 from tilework.ops.registry import Registry
@@ -43,7 +45,7 @@ class TaskRunner:
                 task=claimed.task,
                 params=operation.validate(claimed.params),
                 input=claimed.input,
-                objects=TenantObjects(self.objects, claimed.tenant),
+                objects=job_objects(self.objects, claimed),
                 settings=self.settings,
                 scratch=self.objects.scratch_dir(),
             )
@@ -64,3 +66,12 @@ class TaskRunner:
             )
             failure = TileworkError(ErrorCode.PIPELINE_ERROR, f"{type(exc).__name__}: {exc}")
             return Reply.failure(failure, context.timings if context else None)
+
+
+def job_objects(store: ObjectStore, claimed: ClaimedTask) -> ObjectStore:
+    """What a task's run sees of storage: its tenant's, read through the jobs a retry
+    reuses the files of."""
+    objects = TenantObjects(store, claimed.tenant)
+    if claimed.reuses:
+        return ReusingObjects(objects, claimed.task.job_id, claimed.reuses)
+    return objects

@@ -59,6 +59,9 @@ def job_body(settings: Settings, links: OutputLinks, job: JobRecord) -> schemas.
         run_at=iso(job.run_at),
         deadline=iso(job.deadline),
         remote=schemas.RemoteRequest(**job.remote) if job.remote else None,
+        retry_of=job.retry_of,
+        retried_by=job.retried_by,
+        cached_from=job.cached_from,
     )
 
 

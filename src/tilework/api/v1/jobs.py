@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, read, list, cancel."""
+"""/v1/jobs: submit, read, list, cancel, retry, delete."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tilework.api.v1.bodies import job_body
 from tilework.core.errors import ErrorCode, TileworkError, field_failures
 from tilework.core.jobs import JobRecord, JobStatus
 from tilework.ops.steps import Steps
-from tilework.service import cancels, removals
+from tilework.service import cancels, removals, retries
 from tilework.service.services import Services
 from tilework.service.submit import JobRequest, submit
 from tilework.service.waits import finished_within
@@ -109,6 +109,29 @@ def cancel_job(job_id: str, services: AppServices, key: Caller) -> schemas.Job:
     return _body(services, _found(cancels.cancel_job(services, job_id, key.tenant), job_id))
 
 
+@router.post(
+    "/{job_id}/retry",
+    status_code=201,
+    response_model=schemas.Job,
+    responses={
+        200: {"model": schemas.Job, "description": "Retried already: the retry it has."},
+        402: {"model": schemas.ErrorBody},
+        404: {"model": schemas.ErrorBody},
+        409: {"model": schemas.ErrorBody, "description": "``job_not_retryable``."},
+    },
+)
+def retry_job(job_id: str, response: Response, services: AppServices, key: Caller) -> schemas.Job:
+    """Retry a failed or canceled job as a new job (``retry_of``; the old one, whose end stays
+    final, says ``retried_by``). It starts at the stage the old one stopped in: the tasks that
+    succeeded are not run again and their files are reused. Asking again answers 200 with
+    the same retry."""
+    job, created = retries.retry(services, key, job_id)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if not created:
+        response.status_code = 200
+    return _body(services, job)
+
+
 def _job_request(body: schemas.JobCreate, idempotency_key: str | None) -> JobRequest:
     source = {} if body.input is None else body.input.model_dump(mode="json", exclude_none=True)
     webhook = None
@@ -127,6 +150,7 @@ def _job_request(body: schemas.JobCreate, idempotency_key: str | None) -> JobReq
         "priority": body.priority,
         "run_at": None if body.run_at is None else body.run_at.timestamp(),
         "deadline": None if body.deadline is None else body.deadline.timestamp(),
+        "cache": body.cache,
     }
     if body.steps is not None:
         steps = [step.model_dump(mode="json") for step in body.steps]

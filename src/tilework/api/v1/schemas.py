@@ -105,6 +105,12 @@ class JobCreate(BaseModel):
         description="Deliver the outputs to this destination of the tenant's (a name, or "
         "``{name, vars}``); delivered outputs are the tenant's and never swept.",
     )
+    cache: bool | None = Field(
+        None,
+        description="false: run it even if an equal job's outputs are retained; true: answer "
+        "from them where the operation leaves it to the job (predict). Unset: the "
+        "operation's own choice (deterministic ones are answered from the cache).",
+    )
 
     @model_validator(mode="after")
     def _one_operation_or_steps(self) -> JobCreate:
@@ -194,6 +200,13 @@ class Job(BaseModel):
     run_at: str | None = Field(None, description="Not started before this time.")
     deadline: str | None = Field(
         None, description="Canceled (code ``timeout``) if not finished by this time."
+    )
+    retry_of: str | None = Field(None, description="The failed or canceled job this retries.")
+    retried_by: str | None = Field(None, description="The job that retries this one.")
+    cached_from: str | None = Field(
+        None,
+        description="Answered from the cache: the job whose outputs it shares (it ran nothing "
+        "and cost nothing).",
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from tilework.core.jobs import Finished, JobRecord, NextStage, PlannedTask, TaskRecord
-from tilework.ops.base import Operation
+from tilework.ops.base import CachePolicy, Operation
 from tilework.ops.palette.params import PaletteParams
 
 ANALYSE, PALETTES = range(2)
@@ -20,6 +20,7 @@ ANALYSE, PALETTES = range(2)
 class PaletteOperation(Operation[PaletteParams]):
     name = "palette"
     Params = PaletteParams
+    cache = CachePolicy.ALWAYS  # the same input and params make the same bytes
     run_module = "tilework.ops.palette.run"
     tasks: ClassVar[dict[str, str]] = {"analyse": "analyse", "palette": "recolour_one"}
 

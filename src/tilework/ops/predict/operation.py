@@ -9,13 +9,15 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import Finished, JobRecord, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
-from tilework.ops.base import Operation
+from tilework.ops.base import CachePolicy, Operation
 from tilework.ops.predict.params import MODEL_SHAPES, PredictParams, model_price, reserved_cost
 
 
 class Predict(Operation[PredictParams]):
     name = "predict"
     Params = PredictParams
+    # A hosted model may answer differently each time: reusing an answer is the job's choice.
+    cache = CachePolicy.ASKED
     needs_input = False
     run_module = "tilework.ops.predict.run"
     tasks: ClassVar[dict[str, str]] = {"predict": "predict"}

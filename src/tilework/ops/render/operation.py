@@ -14,7 +14,7 @@ from typing import ClassVar
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
-from tilework.ops.base import Operation
+from tilework.ops.base import CachePolicy, Operation
 from tilework.ops.inputs import refuse_blocked_url, require_uploaded
 from tilework.ops.render.params import RenderParams
 
@@ -22,6 +22,7 @@ from tilework.ops.render.params import RenderParams
 class Render(Operation[RenderParams]):
     name = "render"
     Params = RenderParams
+    cache = CachePolicy.ALWAYS  # its grain is seeded (refinement_seed): same params, same bytes
     run_module = "tilework.ops.render.run"
     # Each stage is a task of that kind; the functions are named for what they do.
     tasks: ClassVar[dict[str, str]] = {

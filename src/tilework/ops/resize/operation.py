@@ -6,13 +6,14 @@ import math
 from typing import ClassVar
 
 from tilework.imaging.fit import Fit
-from tilework.ops.base import SingleTaskOperation
+from tilework.ops.base import CachePolicy, SingleTaskOperation
 from tilework.ops.resize.params import ResizeParams
 
 
 class Resize(SingleTaskOperation[ResizeParams]):
     name = "resize"
     Params = ResizeParams
+    cache = CachePolicy.ALWAYS  # the same input and params make the same bytes
     run_module = "tilework.ops.resize.run"
     tasks: ClassVar[dict[str, str]] = {"resize": "resize"}
 

@@ -26,7 +26,7 @@ from tilework.core.errors import ErrorCode, TileworkError, field_failures, field
 from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
-from tilework.ops.base import Operation, TaskContext, largest_input
+from tilework.ops.base import CachePolicy, Operation, TaskContext, largest_input
 from tilework.ops.steps.params import Step, StepsParams
 
 STEP_KEY = "step"  # in every task's payload: its place in the chain (``Chain``)
@@ -142,6 +142,22 @@ class Steps(Operation[StepsParams]):
                 each.operation.admit(each.params, given, objects, settings)
             except TileworkError as error:
                 raise _within(each, error) from error
+
+    def cache_policy(self, params: StepsParams) -> CachePolicy:
+        """As cacheable as its least cacheable step."""
+        found = {each.operation.cache_policy(each.params) for each in self._resolve(params)}
+        for policy in (CachePolicy.NEVER, CachePolicy.ASKED):
+            if policy in found:
+                return policy
+        return CachePolicy.ALWAYS
+
+    def cache_variant(self, params: StepsParams, settings: Settings) -> str:
+        """Each step's operation version and variant: a change in any is another result."""
+        return ";".join(
+            f"{each.operation.name}@{each.operation.version}:"
+            f"{each.operation.cache_variant(each.params, settings)}"
+            for each in self._resolve(params)
+        )
 
     def reserve(self, params: StepsParams, size: tuple[int, int], settings: Settings) -> float:
         """The steps' reservations summed; a later step's input priced as the largest allowed."""

@@ -14,7 +14,7 @@ from tilework.core.jobs import Finished, JobRecord, JsonDict, NextStage, Planned
 from tilework.core.settings import Settings
 from tilework.imaging.header import read_size_of
 from tilework.objects.store import ObjectStore
-from tilework.ops.base import Operation
+from tilework.ops.base import CachePolicy, Operation
 from tilework.ops.upscale.params import TileFailure, UpscaleParams, check_output
 from tilework.superres.catalog import MODELS, weight_files
 
@@ -24,6 +24,7 @@ PREPARE, TILES, STITCH, FINISH = range(4)
 class Upscale(Operation[UpscaleParams]):
     name = "upscale"
     Params = UpscaleParams
+    cache = CachePolicy.ALWAYS  # the same input and params make the same bytes
     run_module = "tilework.ops.upscale.run"
     tasks: ClassVar[dict[str, str]] = {
         "prepare": "prepare",
@@ -31,6 +32,11 @@ class Upscale(Operation[UpscaleParams]):
         "stitch": "stitch",
         "lanczos": "lanczos",
     }
+
+    def cache_variant(self, params: UpscaleParams, settings: Settings) -> str:
+        """The device setting of a neural upscale run here: ncnn on the CPU and PyTorch on a
+        GPU differ by a level or so in a few pixels."""
+        return settings.device if params.neural and params.provider is None else ""
 
     def output_pixels(self, params: UpscaleParams, size: tuple[int, int]) -> float:
         return float(size[0] * size[1] * params.scale**2)

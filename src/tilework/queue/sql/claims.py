@@ -272,9 +272,9 @@ def _attach_jobs(conn: sa.Connection, claimed: list[TaskRecord], now: float) -> 
             .values(attempts=attempts)
         )
     rows = conn.execute(
-        sa.select(jobs.c.id, jobs.c.operation, jobs.c.params, jobs.c.input, jobs.c.tenant).where(
-            jobs.c.id.in_(job_ids)
-        )
+        sa.select(
+            jobs.c.id, jobs.c.operation, jobs.c.params, jobs.c.input, jobs.c.tenant, jobs.c.reuses
+        ).where(jobs.c.id.in_(job_ids))
     )
     by_id = {row.id: row for row in rows}
     return [
@@ -284,6 +284,7 @@ def _attach_jobs(conn: sa.Connection, claimed: list[TaskRecord], now: float) -> 
             by_id[task.job_id].params,
             by_id[task.job_id].input,
             by_id[task.job_id].tenant,
+            tuple(by_id[task.job_id].reuses or ()),
         )
         for task in claimed
     ]

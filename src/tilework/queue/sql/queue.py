@@ -19,6 +19,7 @@ from tilework.queue.policy import QueuePolicy
 from tilework.queue.sql.admission import Submission
 from tilework.queue.sql.claims import Claims
 from tilework.queue.sql.reads import Reads
+from tilework.queue.sql.retries import retry_job
 from tilework.queue.sql.rows import lock_job, lock_job_or_none
 from tilework.queue.sql.stages import Stages
 from tilework.store.database import Database, retry_deadlocks
@@ -53,6 +54,13 @@ class SqlQueue(Reads, Claims):
     def _submit(self, batch: Sequence[NewJob]) -> list[Outcome]:
         with self.db.write() as conn:
             return Submission(self.stages, conn).add_all(batch)
+
+    @retry_deadlocks
+    def retry_job(
+        self, job_id: str, tenant: str, key_id: str | None, cost: float
+    ) -> tuple[JobRecord, bool]:
+        with self.db.write() as conn:
+            return retry_job(conn, self.stages, job_id, tenant, key_id, cost)
 
     @retry_deadlocks
     def cancel_job(self, job_id: str, tenant: str | None = None) -> JobRecord | None:

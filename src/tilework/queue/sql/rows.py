@@ -58,6 +58,7 @@ def job_values(new: NewJob, now: float) -> dict[str, Any]:
         "delivery": new.delivery,
         "priority": new.priority,
         "run_at": new.run_at,
+        "cache_key": new.cache_key,
     }
 
 

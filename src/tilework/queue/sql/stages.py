@@ -75,6 +75,16 @@ class Stages:
             self.insert_tasks(conn, job, planned.stage, outcome)
             _set_stage(conn, job.id, planned.stage, len(outcome.tasks))
 
+    def answer(self, conn: sa.Connection, job: JobRecord, finished: Finished) -> None:
+        """End ``job`` with outputs made by another job (a cache hit), or deliver them first."""
+        outcome = self.planner.answered(job, finished)
+        if isinstance(outcome, Finished):
+            self._finish(conn, job.id, outcome)
+        else:
+            stage = outcome.stage if outcome.stage is not None else job.stage
+            self.insert_tasks(conn, job, stage, outcome)
+            _set_stage(conn, job.id, stage, len(outcome.tasks))
+
     def count_done(self, conn: sa.Connection, job: JobRecord, done: list[Completion]) -> None:
         """Fan-in: ``done`` (tasks of ``job``, just succeeded) leave the stage's count; the
         stage's last plans the next."""
