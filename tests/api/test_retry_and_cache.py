@@ -17,6 +17,8 @@ import pytest
 
 from tests.support import images
 from tests.support.api import BASE_URL, InProcessApi, MakeApi, error_of
+from tests.support.fileserver import serving
+from tests.support.loopback import LOOPBACK
 from tests.support.s3 import S3Server
 from tests.support.workers import InlineExecutor
 from tilework.core.errors import ErrorCode, TileworkError
@@ -35,7 +37,12 @@ UPSCALE = {"scale": 2, "model": "animevideov3", "tile": 32, "overlap": 4}
 def app(request: pytest.FixtureRequest, make_api: MakeApi) -> InProcessApi:
     backend, storage = request.param.split("+")
     # One attempt a task: a tile made to fail fails its job at once.
-    overrides: dict[str, Any] = {"max_attempts": 1, "retention_seconds": 3600}
+    # URL inputs from a file server on loopback.
+    overrides: dict[str, Any] = {
+        "max_attempts": 1,
+        "retention_seconds": 3600,
+        "fetch_allow_hosts": LOOPBACK,
+    }
     if storage == "s3":
         s3: S3Server = request.getfixturevalue("s3_server")
         overrides |= s3.settings(s3.new_bucket())
@@ -84,7 +91,9 @@ class TileFaults:
 
 
 def submit(app: InProcessApi, key: str, operation: str, **body: Any) -> dict[str, Any]:
-    body = {"operation": operation, "input": {"key": key}, **body}
+    """``key``: an upload's, or a URL."""
+    source = {"url": key} if key.startswith("http") else {"key": key}
+    body = {"operation": operation, "input": source, **body}
     answer = app.http.post("/v1/jobs", json=body)
     assert answer.status_code == 201, answer.text
     job: dict[str, Any] = answer.json()
@@ -237,3 +246,61 @@ def test_a_cache_hit_after_the_original_expired_is_a_miss(
     assert missed["status"] == "queued" and missed["cached_from"] is None
     app.work()
     assert job_of(app, missed["id"])["status"] == "succeeded"
+
+
+def test_a_url_input_is_fetched_once_and_its_bytes_make_the_cache_key(
+    app: InProcessApi, tmp_path: Path
+) -> None:
+    (tmp_path / "served").mkdir()
+    photo = images.photo(tmp_path / "served" / "photo.png", 16, 16)
+    with serving(photo.parent) as base:
+        url = f"{base}/photo.png"
+        first = submit(app, url, "resize", params={"width": 8})
+        assert first["progress"]["stages"][0] == "fetch input"
+        app.work()
+        made = job_of(app, first["id"])
+        assert made["status"] == "succeeded", made
+        sha256 = hashlib.sha256(photo.read_bytes()).hexdigest()
+        assert (made["input"]["url"], made["input"]["sha256"]) == (url, sha256)
+
+        # The same URL: fetched (its bytes may have changed), then answered from the cache.
+        again = submit(app, url, "resize", params={"width": 8})
+        assert again["status"] == "queued"
+        app.work()
+        hit = job_of(app, again["id"])
+        assert (hit["status"], hit["cached_from"]) == ("succeeded", first["id"])
+        assert [task.kind for task in app.services.queue.job_tasks(again["id"])] == ["fetch_input"]
+        assert hit["outputs"][0]["key"] == made["outputs"][0]["key"]
+
+        # The same bytes uploaded: answered at once.
+        key = app.client().upload(photo)["key"]
+        uploaded = submit(app, key, "resize", params={"width": 8})
+        assert (uploaded["status"], uploaded["cached_from"]) == ("succeeded", first["id"])
+
+        # Other bytes behind the same URL: a miss.
+        images.photo(photo, 20, 16)
+        changed = submit(app, url, "resize", params={"width": 8})
+        app.work()
+        fresh = job_of(app, changed["id"])
+        assert (fresh["status"], fresh["cached_from"]) == ("succeeded", None)
+        assert fresh["input"]["sha256"] != sha256
+    assert counter(app, "cache_hits_total") == 2
+
+
+def test_credits_pay_for_the_run_that_succeeds_once_and_never_for_a_cache_hit(
+    app: InProcessApi, tmp_path: Path
+) -> None:
+    with app.tenant(credits=10) as client:
+        key = client.upload(images.photo(tmp_path / "photo.png", 16, 16))["key"]
+        canceled = client.submit("resize", key=key, params={"width": 8})
+        client.cancel(canceled["id"])
+        assert client.current_key()["credits"] == 10  # released: it made nothing
+        retry = client.retry(canceled["id"])
+        assert client.current_key()["credits"] == 9  # the price reserved again, once
+        app.work()
+        assert client.job(retry["id"])["status"] == "succeeded"
+        hit = client.submit("resize", key=key, params={"width": 8})
+        assert hit["cached_from"] == retry["id"]
+        assert client.current_key()["credits"] == 9
+        charged = [row for row in client.ledger()["items"] if row["kind"] == "charge"]
+    assert [(row["job_id"], row["amount"]) for row in charged] == [(retry["id"], -1.0)]

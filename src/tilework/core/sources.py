@@ -6,6 +6,11 @@ from typing import Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
+# A job whose URL input may be answered from the cache first fetches it, as a stage of its
+# own (``worker.fetching``): its bytes' sha256 completes the cache key.
+FETCH_KIND = "fetch_input"
+FETCH_STAGE = "fetch input"
+
 
 class SourceSpec(BaseModel):
     """Exactly one of ``key`` (from POST /v1/uploads) or ``url`` (http or https)."""

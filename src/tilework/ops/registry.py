@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -13,6 +13,7 @@ from tilework.core.destinations import DELIVER_KIND, job_values
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import Finished, JobRecord, NextStage, PlannedTask, TaskRecord
 from tilework.core.settings import Settings
+from tilework.core.sources import FETCH_KIND, FETCH_STAGE
 from tilework.ops.base import Operation
 from tilework.ops.steps import Steps
 
@@ -81,9 +82,21 @@ class Registry:
     def plan(self, job: JobRecord, stage: int, previous: list[TaskRecord]) -> NextStage | Finished:
         if previous and previous[0].kind == DELIVER_KIND:
             return delivered(previous[0])
+        # A job that fetches its URL input first: its operation's stages come one later.
+        fetches = job.stages[:1] == [FETCH_STAGE]
+        if fetches:
+            if stage == 0:
+                return NextStage([PlannedTask(FETCH_KIND)])
+            stage -= 1
+            if previous and previous[0].kind == FETCH_KIND:
+                previous = []
         operation = self.get(job.operation)
         step = operation.plan(job, operation.validate(job.params), stage, previous)
-        return self.answered(job, step) if isinstance(step, Finished) else step
+        if isinstance(step, Finished):
+            return self.answered(job, step)
+        if fetches and step.stage is not None:
+            return replace(step, stage=step.stage + 1)
+        return step
 
     def answered(self, job: JobRecord, finished: Finished) -> NextStage | Finished:
         return finished if job.delivery is None else delivery_stage(job, finished)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,11 +20,12 @@ from tilework.core.destinations import DELIVER_STAGE
 from tilework.core.jobs import NewJob
 from tilework.core.keys import ApiKey
 from tilework.core.settings import Settings
+from tilework.core.sources import FETCH_STAGE
 from tilework.imaging.header import read_size_of
 from tilework.objects.store import ObjectStore
 from tilework.ops.base import Operation, largest_input
+from tilework.ops.caching import answered_from_cache, cache_key, input_digest
 from tilework.ops.inputs import refuse_blocked_url, require_uploaded
-from tilework.service.caching import answered_from_cache, cache_key
 from tilework.service.destinations import delivery_for, project_destination
 from tilework.service.files import file_source, own_file_id
 from tilework.service.services import Services
@@ -84,7 +86,16 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
     cost = 0.0 if key.credits is None else price(operation, valid, source, objects, settings)
     params_json = valid.model_dump(mode="json")
     delivery = _delivery(services, key.tenant, request, params_json)
-    stages = operation.stages(valid) + ([DELIVER_STAGE] if delivery is not None else [])
+    use_cache = answered_from_cache(operation, valid, request.cache)
+    digest = input_digest(source)
+    key_of = partial(cache_key, settings, operation, valid, params=params_json)
+    # A URL's bytes decide the key: fetched first if the cache may answer the job.
+    fetch_first = use_cache and digest is None and "url" in source and key_of("") is not None
+    stages = (
+        ([FETCH_STAGE] if fetch_first else [])
+        + operation.stages(valid)
+        + ([DELIVER_STAGE] if delivery is not None else [])
+    )
     idempotency_key = request.idempotency_key
     return NewJob(
         operation=request.operation,
@@ -106,21 +117,21 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         priority=request.priority,
         run_at=request.run_at,
         deadline=request.deadline,
-        cache_key=cache_key(settings, operation, valid, source, params_json),
-        use_cache=answered_from_cache(operation, valid, request.cache),
+        cache_key=None if digest is None else key_of(digest),
+        use_cache=use_cache,
     )
 
 
 def _asked_besides(request: JobRequest, delivery: dict[str, Any] | None) -> list[Any]:
-    """What a request asks besides its work (a deadline, a destination, a priority, a start,
-    the cache), each only when asked: hashes of requests without stay what they were."""
+    """What a request asks besides its work (a deadline, a destination, a priority, a start),
+    each only when asked: hashes of requests without stay what they were. Whether the cache
+    may answer it does not make it another request."""
     asked = {
         "cancel_after": request.cancel_after,
         "delivery": delivery,
         "priority": request.priority or None,
         "run_at": request.run_at,
         "deadline": request.deadline,
-        "cache": request.cache,
     }
     return [{name: value} for name, value in asked.items() if value is not None]
 

@@ -11,6 +11,7 @@ from tilework.core.destinations import DELIVER_KIND
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import ClaimedTask, TaskDeferred
 from tilework.core.settings import Settings
+from tilework.core.sources import FETCH_KIND
 from tilework.imaging.decode import harden
 from tilework.objects.factory import open_object_store
 from tilework.objects.reuse import ReusingObjects
@@ -19,6 +20,7 @@ from tilework.objects.tenants import TenantObjects
 from tilework.ops.base import TaskContext
 from tilework.ops.registry import Registry
 from tilework.worker.delivery import deliver
+from tilework.worker.fetching import fetch_input
 from tilework.worker.reply import Reply
 
 log = structlog.get_logger("tilework.task")
@@ -39,6 +41,9 @@ class TaskRunner:
                 return Reply(
                     result=deliver(self.settings, objects, claimed.tenant, claimed.task.payload)
                 )
+            if claimed.task.kind == FETCH_KIND:
+                objects = TenantObjects(self.objects, claimed.tenant)
+                return Reply(result=fetch_input(self.settings, objects, self.registry, claimed))
             operation = self.registry.get(claimed.operation)
             context = TaskContext(
                 job_id=claimed.task.job_id,

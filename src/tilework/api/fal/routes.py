@@ -259,6 +259,7 @@ async def _submit(
         webhook=None
         if webhook is None
         else {"url": webhook, "events": WEBHOOK_EVENTS, "format": "fal"},
+        cache=False,  # fal's queue runs every request: its clients follow each one's lifecycle
     )
     return await submit(services, key, request)
 

@@ -242,6 +242,7 @@ async def _create(
         idempotency_key=headers.idempotency_key,
         webhook=job_webhook(body),
         cancel_after=headers.cancel_after,
+        cache=False,  # Replicate runs every prediction: its clients follow each one's lifecycle
     )
     try:
         job, created = await submit(services, key, request)

@@ -9,22 +9,17 @@ from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
-import structlog
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.jobs import Finished, JobRecord, JobStatus, NewJob, NextStage, TaskStatus
+from tilework.core.jobs import JobRecord, JobStatus, NewJob, NextStage, TaskStatus
 from tilework.queue.interface import Outcome
 from tilework.queue.policy import OPEN_JOBS_RETRY_SECONDS
-from tilework.queue.sql.rows import job_values, lock_job, task_rows
+from tilework.queue.sql.rows import cached_source, job_values, lock_job, task_rows
 from tilework.queue.sql.stages import Stages
-from tilework.store.counters import add
 from tilework.store.credits import reserve
-from tilework.store.objectrefs import refer
 from tilework.store.records import job_from_mapping, job_from_row
 from tilework.store.schema import jobs, tasks
 from tilework.store.uploads import name_uploads
-
-log = structlog.get_logger("tilework.queue")
 
 
 class Submission:
@@ -63,7 +58,7 @@ class Submission:
             if existing is not None:
                 return existing, False
         if new.use_cache and new.cache_key is not None:
-            source = _cached(self.conn, new.tenant, new.cache_key)
+            source = cached_source(self.conn, new.tenant, new.cache_key)
             if source is not None:
                 job = self._from_cache(new, source)
                 if new.idempotency_key is not None:
@@ -87,20 +82,14 @@ class Submission:
         return job, True
 
     def _from_cache(self, new: NewJob, source: JobRecord) -> JobRecord:
-        """The job, ended at once with ``source``'s outputs (shared: each is used by it, so
-        none goes while it is kept), at no cost; delivered first if it names a destination."""
+        """The job, ended at once with ``source``'s outputs, at no cost (delivered first if
+        it names a destination)."""
         values = job_values(new, time.time())
-        origin = source.cached_from or source.id
-        values.update(cost=None, cached_from=origin, started_at=values["created_at"])
+        values.update(cost=None, started_at=values["created_at"])
         self.conn.execute(jobs.insert().values(values))
         name_uploads(self.conn, [_naming(values)])
-        outputs = [_undelivered(output) for output in source.outputs]
-        refer(self.conn, values["id"], new.tenant, [str(out["key"]) for out in outputs])
-        job = job_from_mapping(values)
-        self.stages.answer(self.conn, job, Finished(outputs, source.warnings, source.result))
-        add(self.conn, "cache_hits_total", operation=new.operation)
-        log.info("cache_hit", job_id=job.id, cached_from=origin, operation=new.operation)
-        return lock_job(self.conn, job.id)
+        self.stages.answer_from_cache(self.conn, job_from_mapping(values), source)
+        return lock_job(self.conn, values["id"])
 
     def _check_open_jobs(self, new: NewJob) -> None:
         if new.key_id is None:
@@ -148,29 +137,6 @@ class Submission:
         )
         self.queued += count
         return replace(job, stage_tasks=count, stage_remaining=count)
-
-
-def _cached(conn: sa.Connection, tenant: str, key: str) -> JobRecord | None:
-    """The tenant's latest succeeded job of cache key ``key`` still retained, locked: its
-    deletion, which marks it first, waits for this transaction or is seen by it."""
-    row = conn.execute(
-        sa.select(jobs)
-        .where(
-            jobs.c.tenant == tenant,
-            jobs.c.cache_key == key,
-            jobs.c.status == JobStatus.SUCCEEDED.value,
-            jobs.c.removing_at.is_(None),
-        )
-        .order_by(jobs.c.completed_at.desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
-    return None if row is None else job_from_row(row)
-
-
-def _undelivered(output: dict[str, Any]) -> dict[str, Any]:
-    """An output as it was made: where another job delivered it is that job's own."""
-    return {name: value for name, value in output.items() if name != "delivered"}
 
 
 def _check_same_request(new: NewJob, request_hash: str | None, job_id: str) -> None:

@@ -143,3 +143,22 @@ def stage_tasks(conn: sa.Connection, job: JobRecord) -> list[TaskRecord]:
         .order_by(tasks.c.position)
     )
     return [task_from_row(row) for row in rows]
+
+
+def cached_source(conn: sa.Connection, tenant: str, key: str) -> JobRecord | None:
+    """The tenant's latest succeeded job of cache key ``key`` still retained, locked: its
+    deletion, which marks it first (``removing_at``), waits for this transaction or is seen
+    by it."""
+    row = conn.execute(
+        sa.select(jobs)
+        .where(
+            jobs.c.tenant == tenant,
+            jobs.c.cache_key == key,
+            jobs.c.status == JobStatus.SUCCEEDED.value,
+            jobs.c.removing_at.is_(None),
+        )
+        .order_by(jobs.c.completed_at.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    return None if row is None else job_from_row(row)

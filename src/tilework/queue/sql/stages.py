@@ -5,9 +5,11 @@ events)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import (
@@ -20,9 +22,10 @@ from tilework.core.jobs import (
     TaskRecord,
     TaskStatus,
 )
+from tilework.core.sources import FETCH_KIND
 from tilework.queue.interface import Completion
 from tilework.queue.policy import QueuePolicy
-from tilework.queue.sql.rows import OPEN_TASK, lock_job, stage_tasks, task_rows
+from tilework.queue.sql.rows import OPEN_TASK, cached_source, lock_job, stage_tasks, task_rows
 from tilework.queue.workflow import (
     FailJob,
     Retry,
@@ -36,7 +39,10 @@ from tilework.store.credits import settle
 from tilework.store.dialect import Dialect
 from tilework.store.events import progress_due, record_event, record_progress
 from tilework.store.notify import CHANNEL
+from tilework.store.objectrefs import refer
 from tilework.store.schema import jobs, tasks
+
+log = structlog.get_logger("tilework.queue")
 
 
 class Stages:
@@ -63,6 +69,14 @@ class Stages:
         self, conn: sa.Connection, job: JobRecord, stage: int, previous: list[TaskRecord]
     ) -> None:
         """Write what follows ``previous``: the next stage's tasks, or the job's end."""
+        if previous and previous[0].kind == FETCH_KIND:
+            job = self._fetched(conn, job, previous[0])
+            source = (
+                None if job.cache_key is None else cached_source(conn, job.tenant, job.cache_key)
+            )
+            if source is not None:
+                self.answer_from_cache(conn, job, source)
+                return
         planned = plan_next(self.planner, job, stage, previous)
         if planned.empty_through is not None:
             _set_stage(conn, job.id, planned.empty_through, 0)
@@ -74,6 +88,26 @@ class Stages:
         else:
             self.insert_tasks(conn, job, planned.stage, outcome)
             _set_stage(conn, job.id, planned.stage, len(outcome.tasks))
+
+    def answer_from_cache(self, conn: sa.Connection, job: JobRecord, source: JobRecord) -> None:
+        """End ``job`` with the outputs of ``source``, an equal job's: shared (each used by
+        ``job``, so none goes while it is kept), charged nothing, counted as a cache hit."""
+        origin = source.cached_from or source.id
+        outputs = [_undelivered(output) for output in source.outputs]
+        refer(conn, job.id, job.tenant, [str(output["key"]) for output in outputs])
+        conn.execute(jobs.update().where(jobs.c.id == job.id).values(cached_from=origin))
+        finished = Finished(outputs, source.warnings, source.result, cost=0.0)
+        self.answer(conn, replace(job, cached_from=origin), finished)
+        add(conn, "cache_hits_total", operation=job.operation)
+        log.info("cache_hit", job_id=job.id, cached_from=origin, operation=job.operation)
+
+    def _fetched(self, conn: sa.Connection, job: JobRecord, fetch: TaskRecord) -> JobRecord:
+        """The job once its URL input is fetched: its input the stored copy, its cache key
+        made from the copy's sha256."""
+        assert fetch.result is not None
+        found = {"input": fetch.result["input"], "cache_key": fetch.result["cache_key"]}
+        conn.execute(jobs.update().where(jobs.c.id == job.id).values(**found))
+        return replace(job, **found)
 
     def answer(self, conn: sa.Connection, job: JobRecord, finished: Finished) -> None:
         """End ``job`` with outputs made by another job (a cache hit), or deliver them first."""
@@ -206,3 +240,8 @@ def _set_stage(conn: sa.Connection, job_id: str, stage: int, count: int) -> None
         .where(jobs.c.id == job_id)
         .values(stage=stage, stage_tasks=count, stage_remaining=count)
     )
+
+
+def _undelivered(output: dict[str, Any]) -> dict[str, Any]:
+    """An output as it was made: where another job delivered it is that job's own."""
+    return {name: value for name, value in output.items() if name != "delivered"}

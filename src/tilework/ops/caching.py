@@ -2,10 +2,11 @@
 
 Two jobs of a deterministic operation (``Operation.cache``) whose input bytes, params,
 operation version and variant (the device class super-resolution runs on) are equal make
-equal outputs; the second is answered with the first's (``queue.sql.admission``) while the
-first is retained, without running or costing anything. Inputs count by their sha256: an
-upload's or a file's key is its sha256. A job that names a URL anywhere (its input, a
-texture) has no key: what a URL serves may change, and its bytes are known only once fetched.
+equal outputs; the second is answered with the first's (``queue.sql.stages``) while the
+first is retained, without running or costing anything. An input counts by its sha256: an
+upload's or a file's key is its sha256, and a URL's is known once a worker has fetched it
+(the job's first stage then, ``FETCH_KIND``). A job whose params name a URL (a render's
+texture) has no key: what a URL serves may change.
 """
 
 from __future__ import annotations
@@ -20,26 +21,36 @@ from tilework.objects.paths import content_addressed
 from tilework.ops.base import CachePolicy, Operation
 
 
+def input_digest(source: dict[str, Any]) -> str | None:
+    """The input's sha256 as far as it is known: "" for no input, None for a URL not fetched
+    yet (or a key whose bytes may change)."""
+    if not source:
+        return ""
+    if "sha256" in source:  # a URL's bytes, fetched (``worker.fetching``)
+        return str(source["sha256"])
+    key = str(source.get("key", ""))
+    return key.rsplit("/", 1)[1] if content_addressed(key) else None
+
+
 def cache_key(
     settings: Settings,
     operation: Operation[Any],
     valid: Any,
-    source: dict[str, Any],
+    digest: str,
     params: dict[str, Any],
 ) -> str | None:
-    """The job's key, or None where it can have none (a URL, an operation never cached)."""
+    """The key of a job whose input's sha256 is ``digest``; None where it can have none (an
+    operation never cached, params that name a URL)."""
     if not settings.cache or operation.name in settings.uncached_operations:
         return None
-    if operation.cache_policy(valid) is CachePolicy.NEVER:
-        return None
-    if _names_url(params) or (source and not content_addressed(str(source.get("key", "")))):
+    if operation.cache_policy(valid) is CachePolicy.NEVER or _names_url(params):
         return None
     described = [
         tilework.__version__,  # an upgrade may change any operation's bytes
         operation.name,
         operation.version,
         operation.cache_variant(valid, settings),
-        source.get("key"),
+        digest,
         params,
     ]
     canonical = json.dumps(described, sort_keys=True, separators=(",", ":"))
