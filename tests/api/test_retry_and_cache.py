@@ -290,8 +290,9 @@ def test_a_url_input_is_fetched_once_and_its_bytes_make_the_cache_key(
 def test_credits_pay_for_the_run_that_succeeds_once_and_never_for_a_cache_hit(
     app: InProcessApi, tmp_path: Path
 ) -> None:
-    with app.tenant(credits=10) as client:
-        key = client.upload(images.photo(tmp_path / "photo.png", 16, 16))["key"]
+    photo = images.photo(tmp_path / "photo.png", 16, 16)
+    with app.tenant(credits=10) as client, serving(tmp_path) as base:
+        key = client.upload(photo)["key"]
         canceled = client.submit("resize", key=key, params={"width": 8})
         client.cancel(canceled["id"])
         assert client.current_key()["credits"] == 10  # released: it made nothing
@@ -302,5 +303,11 @@ def test_credits_pay_for_the_run_that_succeeds_once_and_never_for_a_cache_hit(
         hit = client.submit("resize", key=key, params={"width": 8})
         assert hit["cached_from"] == retry["id"]
         assert client.current_key()["credits"] == 9
+        # A URL's hit is known only once fetched: reserved at submit, all released.
+        fetched = client.submit("resize", url=f"{base}/photo.png", params={"width": 8})
+        app.work()
+        assert client.job(fetched["id"])["cached_from"] == retry["id"]
+        assert client.current_key()["credits"] == 9
         charged = [row for row in client.ledger()["items"] if row["kind"] == "charge"]
-    assert [(row["job_id"], row["amount"]) for row in charged] == [(retry["id"], -1.0)]
+    amounts = {row["job_id"]: row["amount"] for row in charged}
+    assert amounts == {retry["id"]: -1.0, fetched["id"]: 0.0}
