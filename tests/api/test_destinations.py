@@ -144,11 +144,23 @@ def test_a_job_delivers_its_output_where_the_template_says_and_the_sweeper_leave
     assert "X-Amz-Signature=" in output["url"]
     assert sha256(read(output["url"])) == output["sha256"]
 
-    # Retention takes the job and its files here; the delivered object is the tenant's.
+    # An equal job is answered from the cache, and still delivers, under its own key.
+    created, again = run_delivered(
+        app, photo, "resize", {"width": 20, "format": "png"}, destination
+    )
+    assert created["status"] == "queued"  # its delivery is still to run
+    assert (again["status"], again["cached_from"]) == ("succeeded", job["id"])
+    (copied,) = again["outputs"]
+    assert copied["delivered"]["key"] == f"thumbs/u-7/{again['id']}-20.png"
+    assert sha256(read(copied["url"])) == output["sha256"]
+    delivered = sorted([f"app/{delivered_key}", f"app/{copied['delivered']['key']}"])
+    assert bucket_keys(s3_server, bucket) == delivered
+
+    # Retention takes the jobs and their files here; the delivered objects are the tenant's.
     changed = app.settings.model_copy(update={"retention_seconds": 0.001, "sweep_seconds": 0.01})
     assert Sweeper(changed, app.services.database, app.services.objects).turn()
     assert app.http.get(f"/v1/jobs/{job['id']}").status_code == 404
-    assert bucket_keys(s3_server, bucket) == [f"app/{delivered_key}"]
+    assert bucket_keys(s3_server, bucket) == delivered
 
 
 def test_a_public_destination_lists_plain_urls_and_several_outputs_never_collide(
