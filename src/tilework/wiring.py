@@ -30,6 +30,7 @@ from tilework.superres.devices import model_devices
 from tilework.superres.processes import ModelProcesses
 from tilework.webhooks.deliverer import Deliverer
 from tilework.worker.pool import Duty, WorkerPool
+from tilework.worker.presence import Presence
 
 
 def queue_policy(settings: Settings) -> QueuePolicy:
@@ -101,6 +102,7 @@ def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
         [
             build_deliverer(settings, database),
             Sweeper(settings, database, open_object_store(settings)),
+            Presence(settings, database, count),
         ]
         if count
         else []

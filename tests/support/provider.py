@@ -27,6 +27,7 @@ class Provider:
     url: str
     output: str  # what every prediction's ``output`` names
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    traceparents: list[str | None] = field(default_factory=list)  # each request's header
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def received(self, method: str) -> list[str]:
@@ -61,6 +62,7 @@ def serving(output: str, host: str = "127.0.0.2") -> Iterator[Provider]:
         def _record(self) -> None:
             with provider.lock:
                 provider.requests.append((self.command, self.path))
+                provider.traceparents.append(self.headers.get("traceparent"))
 
         def _json(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

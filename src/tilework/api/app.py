@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from tilework import __version__
-from tilework.api import health
+from tilework.api import health, metrics
 from tilework.api.bodylimit import BodyLimit
 from tilework.api.docs import install_docs
 from tilework.api.errors import install_error_handlers
@@ -102,6 +102,7 @@ def create_app(services: Services) -> FastAPI:
         providers,
         operators,
         destinations,
+        metrics,
     )
     for module in routers:
         app.include_router(module.router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tilework.cli import jobs, keys, server
+from tilework.cli import jobs, keys, logs, server
 
 app = typer.Typer(
     help="Asynchronous image jobs: a durable queue, workers and an HTTP API.",
@@ -20,6 +20,7 @@ for command in (
     jobs.run,
     jobs.upscale,
     jobs.predict,
+    logs.logs,
 ):
     app.command()(command)
 app.add_typer(jobs.app, name="jobs")

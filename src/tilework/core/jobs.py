@@ -126,6 +126,7 @@ class JobRecord:
     reuses: tuple[str, ...] = ()  # jobs whose folders its tasks read from, nearest first
     cached_from: str | None = None  # the job whose outputs it shares (a cache hit)
     cache_key: str | None = None
+    traceparent: str | None = None  # the W3C trace context its submit carried
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class ClaimedTask:
     input: JsonDict
     tenant: str = DEFAULT_TENANT
     reuses: tuple[str, ...] = ()  # JobRecord.reuses
+    traceparent: str | None = None  # JobRecord.traceparent
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class NewJob:
     deadline: float | None = None  # unix seconds; canceled (timeout) if open then
     cache_key: str | None = None  # what makes its outputs equal another's; None: uncached
     use_cache: bool = False  # answer from an equal job's outputs if one is retained
+    traceparent: str | None = None  # the W3C trace context of its submit
 
 
 class TaskDeferred(Exception):  # noqa: N818 (not an error: a task asking to run again later)

@@ -1,9 +1,13 @@
-"""Structured logs: one line per event, a stable ``event`` key, ids bound by the caller."""
+"""Structured logs: one line per event, a stable ``event`` key, ids bound by the caller, and
+the host on every line, so one job's lines can be followed across hosts (``tilework logs``)."""
 
 from __future__ import annotations
 
 import logging
+import socket
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -19,6 +23,9 @@ def configure_logging(settings: Settings) -> None:
     )
     structlog.configure(
         processors=[
+            # What a task's run bound (its job, task, tenant, traceparent) on every line it logs.
+            structlog.contextvars.merge_contextvars,
+            _add_host,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
@@ -30,3 +37,11 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     # libvips narrates every operation at INFO; only its warnings are news.
     logging.getLogger("pyvips").setLevel(max(level, logging.WARNING))
+
+
+_HOST = socket.gethostname()
+
+
+def _add_host(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event.setdefault("host", _HOST)
+    return event

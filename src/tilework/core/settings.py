@@ -342,6 +342,11 @@ class Settings(BaseSettings):
         5, ge=1, description="Tries per output upload on transient errors (backoff doubles)."
     )
 
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="A bearer token that may read /metrics (a Prometheus scraper's), besides "
+        "admin keys.",
+    )
     webhook_secret: SecretStr | None = Field(
         None,
         description="whsec_ secret webhooks are signed with; two separated by a space while "

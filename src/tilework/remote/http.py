@@ -22,6 +22,7 @@ import structlog
 
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.settings import Provider, Settings
+from tilework.core.tracing import current_traceparent
 from tilework.net.policy import configured_policy
 from tilework.net.transport import pinned_client
 
@@ -71,6 +72,9 @@ class ProviderHttp:
 
     def answer(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Whatever the provider answered, refusals included; no answer raises."""
+        traceparent = current_traceparent.get()
+        if traceparent is not None:  # the job's trace goes on to the provider
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "traceparent": traceparent}
         try:
             return self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:

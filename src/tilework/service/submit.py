@@ -50,6 +50,7 @@ class JobRequest:
     run_at: float | None = None  # unix seconds: not claimed before
     deadline: float | None = None  # unix seconds: canceled (timeout) if not finished by then
     cache: bool | None = None  # False: never answered from the cache; True: asked (predict)
+    traceparent: str | None = None  # W3C trace context, carried to its tasks and providers
 
 
 async def submit(services: Services, key: ApiKey, request: JobRequest) -> Outcome:
@@ -119,6 +120,7 @@ def new_job(services: Services, key: ApiKey, request: JobRequest) -> NewJob:
         deadline=request.deadline,
         cache_key=None if digest is None else key_of(digest),
         use_cache=use_cache,
+        traceparent=request.traceparent,
     )
 
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from tilework.core.credits import made_cost
 from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import JsonDict
+from tilework.store.counters import add
 from tilework.store.database import Database
 from tilework.store.schema import api_keys, credit_ledger
 
@@ -67,6 +68,7 @@ def settle(
     _record(conn, key_id, job["id"], RELEASE, float(cost), balance + spent)
     if succeeded:
         _record(conn, key_id, job["id"], CHARGE, -spent, balance, detail)
+        add(conn, "credits_charged_total", spent, operation=job["operation"])
 
 
 def ledger(database: Database, key_id: str, limit: int = 200) -> list[JsonDict]:

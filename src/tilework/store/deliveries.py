@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tilework.core.jobs import JsonDict
+from tilework.store.counters import add
 from tilework.store.database import Database
 from tilework.store.events import url_digest
 from tilework.store.leasing import Leased
@@ -28,6 +29,15 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"  # answered 2xx
     FAILED = "failed"  # out of attempts
     DISABLED = "disabled"  # its endpoint answered 410 Gone
+
+
+ATTEMPT_OUTCOMES = {
+    DeliveryStatus.PENDING: "retried",
+    DeliveryStatus.SENDING: "retried",
+    DeliveryStatus.DELIVERED: "delivered",
+    DeliveryStatus.FAILED: "failed",
+    DeliveryStatus.DISABLED: "disabled",
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,8 @@ class Deliveries:
             if row is None:
                 return False
             ended = status is not DeliveryStatus.PENDING
+            # Each attempt by what came of it: delivered, retried later, failed, disabled.
+            add(conn, "webhook_deliveries_total", outcome=ATTEMPT_OUTCOMES[status])
             conn.execute(
                 webhook_deliveries.update()
                 .where(t.id == delivery_id)

@@ -50,9 +50,12 @@ class JobEvent:
     created_at: float
 
 
-def record_event(conn: sa.Connection, row: Mapping[Any, Any], event: EventType) -> None:
-    """Append ``event`` for the job in ``row`` (its row as it is now) and queue its webhook."""
-    now = time.time()
+def record_event(
+    conn: sa.Connection, row: Mapping[Any, Any], event: EventType, at: float | None = None
+) -> None:
+    """Append ``event`` for the job in ``row`` (its row as it is now) and queue its webhook;
+    ``at``: when it happened, if not now."""
+    now = time.time() if at is None else at
     webhook = row.get("webhook")
     insert = job_events.insert().values(_event_values(row, event, now))
     if not webhook or event.value not in webhook["events"]:
@@ -62,16 +65,17 @@ def record_event(conn: sa.Connection, row: Mapping[Any, Any], event: EventType) 
     _add_delivery(conn, row, event, event_id, now)
 
 
-def record_started(conn: sa.Connection, rows: Sequence[Mapping[Any, Any]]) -> None:
-    """``started`` for every job a claim started: one statement for those without webhooks
-    (a claim can start a hundred one-task jobs at once)."""
-    now = time.time()
+def record_started(conn: sa.Connection, rows: Sequence[Mapping[Any, Any]], now: float) -> None:
+    """``started`` for every job a claim started at ``now`` (its ``started_at`` and
+    ``progress_at``: a progress event comes at least the throttle's interval after, however
+    long the claim waited for the write lock): one statement for those without webhooks (a
+    claim can start a hundred one-task jobs at once)."""
     quiet = [_event_values(row, EventType.STARTED, now) for row in rows if not row.get("webhook")]
     if quiet:
         conn.execute(job_events.insert(), quiet)
     for row in rows:
         if row.get("webhook"):
-            record_event(conn, row, EventType.STARTED)
+            record_event(conn, row, EventType.STARTED, now)
 
 
 def progress_due(job: JobRecord, now: float) -> bool:

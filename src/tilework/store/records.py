@@ -50,6 +50,7 @@ def job_from_mapping(m: Mapping[Any, Any]) -> JobRecord:
         reuses=tuple(m.get("reuses") or ()),
         cached_from=m.get("cached_from"),
         cache_key=m.get("cache_key"),
+        traceparent=m.get("traceparent"),
     )
 
 

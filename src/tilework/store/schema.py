@@ -70,6 +70,8 @@ jobs = sa.Table(
     sa.Column("cached_from", sa.String(26)),
     # Set when its deletion began: no retry or cache hit may use its files from then on.
     sa.Column("removing_at", sa.Float),
+    # The W3C trace context its submit carried: logged with its tasks, sent to providers.
+    sa.Column("traceparent", sa.String(64)),
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),
@@ -364,4 +366,37 @@ object_refs = sa.Table(
     sa.Column("prefix", sa.String(512), primary_key=True),  # a key, or a folder ending in /
     sa.Column("tenant", sa.String(64), nullable=False),
     sa.Index("ix_object_refs_tenant_prefix", "tenant", "prefix"),
+)
+
+# Histograms that every host observes into (a job's wait, run and duration at its end, a
+# task's upload time): a row per bucket with its count and the sum of what fell in it,
+# added to in the transaction that ends the work, so they never fall when rows are deleted.
+# ``le`` is the bucket's upper bound ("+Inf" for the last); ``/metrics`` makes them
+# cumulative.
+histogram_buckets = sa.Table(
+    "histogram_buckets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("labels", sa.String(255), primary_key=True),
+    sa.Column("le", sa.String(16), primary_key=True),
+    sa.Column("count", sa.Float, nullable=False),
+    sa.Column("sum", sa.Float, nullable=False),
+)
+
+# Worker hosts (``tilework worker`` processes), each keeping its row alive with a heartbeat:
+# past ``lease_until`` without one, it is gone (killed, or its machine lost).
+worker_hosts = sa.Table(
+    "worker_hosts",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),  # host:pid
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("device", sa.String(16), nullable=False),
+    sa.Column("workers", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("stopped_at", sa.Float),  # it stopped on purpose
+    sa.Column("tasks_running", sa.Integer, nullable=False),
 )

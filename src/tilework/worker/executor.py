@@ -82,13 +82,15 @@ class Executor:
                 TileworkError(
                     ErrorCode.TIMEOUT,
                     f"the task used more than its {cap:g} s of CPU time",
-                    {"cpu_limit_seconds": cap},
+                    {"cpu_limit_seconds": cap, "process_died": True},
                     retryable=False,
                 )
             )
         return Reply.failure(
             TileworkError(
-                ErrorCode.PIPELINE_ERROR, f"the task's process died ({_describe_exit(code)})"
+                ErrorCode.PIPELINE_ERROR,
+                f"the task's process died ({_describe_exit(code)})",
+                {"process_died": True},  # counted: tilework_task_process_crashes_total
             )
         )
 

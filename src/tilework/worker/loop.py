@@ -163,7 +163,14 @@ class Worker:
         done: list[_Done],
     ) -> None:
         task = claimed.task
-        bound = log.bind(job_id=task.job_id, task_id=task.id, kind=task.kind, attempt=task.attempts)
+        bound = log.bind(
+            job_id=task.job_id,
+            task_id=task.id,
+            tenant=claimed.tenant,
+            kind=task.kind,
+            attempt=task.attempts,
+            **({"traceparent": claimed.traceparent} if claimed.traceparent else {}),
+        )
         started = time.monotonic()
         bound.debug("task_started", operation=claimed.operation)
         if not sent:

@@ -12,6 +12,7 @@ from tilework.core.errors import ErrorCode, TileworkError
 from tilework.core.jobs import ClaimedTask, TaskDeferred
 from tilework.core.settings import Settings
 from tilework.core.sources import FETCH_KIND
+from tilework.core.tracing import current_traceparent
 from tilework.imaging.decode import harden
 from tilework.objects.factory import open_object_store
 from tilework.objects.reuse import ReusingObjects
@@ -34,6 +35,23 @@ class TaskRunner:
         self.registry = Registry.load(settings)
 
     def run(self, claimed: ClaimedTask) -> Reply:
+        """Run the task; every line it logs names its job, task and tenant (and the job's
+        traceparent, which its provider calls carry too)."""
+        ids: dict[str, Any] = {
+            "job_id": claimed.task.job_id,
+            "task_id": claimed.task.id,
+            "tenant": claimed.tenant,
+        }
+        if claimed.traceparent:
+            ids["traceparent"] = claimed.traceparent
+        trace = current_traceparent.set(claimed.traceparent)
+        try:
+            with structlog.contextvars.bound_contextvars(**ids):
+                return self._run(claimed)
+        finally:
+            current_traceparent.reset(trace)
+
+    def _run(self, claimed: ClaimedTask) -> Reply:
         context: TaskContext[Any] | None = None
         try:
             if claimed.task.kind == DELIVER_KIND:
@@ -63,12 +81,7 @@ class TaskRunner:
         except TileworkError as error:
             return Reply.failure(error, context.timings if context else None)
         except Exception as exc:  # an operation's bug must become a task failure, not a crash
-            log.error(
-                "task_exception",
-                job_id=claimed.task.job_id,
-                task_id=claimed.task.id,
-                traceback=traceback.format_exc(),
-            )
+            log.error("task_exception", traceback=traceback.format_exc())
             failure = TileworkError(ErrorCode.PIPELINE_ERROR, f"{type(exc).__name__}: {exc}")
             return Reply.failure(failure, context.timings if context else None)
 

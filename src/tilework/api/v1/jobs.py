@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
@@ -13,6 +14,7 @@ from tilework.api.v1 import schemas
 from tilework.api.v1.bodies import job_body
 from tilework.core.errors import ErrorCode, TileworkError, field_failures
 from tilework.core.jobs import JobRecord, JobStatus
+from tilework.core.tracing import valid_traceparent
 from tilework.ops.steps import Steps
 from tilework.service import cancels, removals, retries
 from tilework.service.services import Services
@@ -50,11 +52,23 @@ async def create_job(
             "finished job if it ends within N seconds, else 201 as usual."
         ),
     ] = None,
+    traceparent: Annotated[
+        str | None,
+        Header(
+            description="W3C trace context: logged with every line of the job's tasks and "
+            "sent on with their provider calls."
+        ),
+    ] = None,
 ) -> schemas.Job:
     """Queue a job. Validation happens here; the work happens on the workers."""
     wait = preferred_wait(prefer)
     idempotency_key = body.idempotency_key or idempotency_header
-    job, created = await submit(services, key, _job_request(body, idempotency_key))
+    if traceparent is not None and not valid_traceparent(traceparent):
+        raise field_failures(
+            [(("traceparent",), "not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)")]
+        )
+    request = replace(_job_request(body, idempotency_key), traceparent=traceparent)
+    job, created = await submit(services, key, request)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"

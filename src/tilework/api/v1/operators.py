@@ -1,5 +1,6 @@
 """What operators use, with admin keys only: counters that only go up (jobs failed by code,
-jobs and files deleted), the audit log of deletions asked for, and a tenant's purge."""
+jobs and files deleted), the queue per tenant, the worker hosts, the audit log of deletions
+asked for, and a tenant's purge."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tilework.api.v1.bodies import iso
 from tilework.service.removals import purge_tenant
 from tilework.store.audit import audited
 from tilework.store.counters import totals
+from tilework.store.workers import listed
 
 router = APIRouter(prefix="/v1", tags=["operators"])
 Tenant = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -49,6 +51,32 @@ async def queue_view(services: AppServices, _: Admin) -> schemas.QueueView:
                 else round(max(0.0, now - each.oldest_queued_at), 3),
             )
             for each in found
+        ]
+    )
+
+
+@router.get("/workers", response_model=schemas.WorkerList)
+async def workers(services: AppServices, _: Admin) -> schemas.WorkerList:
+    """Every worker host alive, and those gone within a day: its version, device, worker
+    threads, when it started, its last heartbeat and the tasks it runs."""
+    found = await run_in_threadpool(listed, services.database)
+    now = time.time()
+    return schemas.WorkerList(
+        items=[
+            schemas.WorkerHostBody(
+                id=host.id,
+                host=host.host,
+                pid=host.pid,
+                version=host.version,
+                device=host.device,
+                workers=host.workers,
+                state="alive" if host.alive(now) else "gone",
+                started_at=iso(host.started_at) or "",
+                heartbeat_at=iso(host.heartbeat_at) or "",
+                stopped_at=iso(host.stopped_at),
+                tasks_running=host.tasks_running if host.alive(now) else 0,
+            )
+            for host in found
         ]
     )
 

@@ -301,6 +301,24 @@ class Purged(BaseModel):
     files_deleted: int
 
 
+class WorkerHostBody(BaseModel):
+    id: str = Field(description="host:pid, the prefix of its workers' lease holders.")
+    host: str
+    pid: int
+    version: str
+    device: str
+    workers: int = Field(description="Its worker threads, each with a task process.")
+    state: str = Field(description="alive, or gone: stopped, or no heartbeat within its lease.")
+    started_at: str
+    heartbeat_at: str
+    stopped_at: str | None
+    tasks_running: int
+
+
+class WorkerList(BaseModel):
+    items: list[WorkerHostBody]
+
+
 class TenantQueueBody(BaseModel):
     tenant: str
     queued: int = Field(description="Tasks waiting: due, retrying later or scheduled.")

@@ -260,7 +260,7 @@ def _attach_jobs(conn: sa.Connection, claimed: list[TaskRecord], now: float) -> 
         .values(status=JobStatus.RUNNING.value, started_at=now, progress_at=now)
         .returning(*jobs.c)
     )
-    record_started(conn, started.mappings().all())
+    record_started(conn, started.mappings().all(), now)
     # A job's attempts is the most any of its tasks has had: one statement per count.
     by_attempts: dict[int, set[str]] = defaultdict(set)
     for task in claimed:
@@ -273,7 +273,13 @@ def _attach_jobs(conn: sa.Connection, claimed: list[TaskRecord], now: float) -> 
         )
     rows = conn.execute(
         sa.select(
-            jobs.c.id, jobs.c.operation, jobs.c.params, jobs.c.input, jobs.c.tenant, jobs.c.reuses
+            jobs.c.id,
+            jobs.c.operation,
+            jobs.c.params,
+            jobs.c.input,
+            jobs.c.tenant,
+            jobs.c.reuses,
+            jobs.c.traceparent,
         ).where(jobs.c.id.in_(job_ids))
     )
     by_id = {row.id: row for row in rows}
@@ -285,6 +291,7 @@ def _attach_jobs(conn: sa.Connection, claimed: list[TaskRecord], now: float) -> 
             by_id[task.job_id].input,
             by_id[task.job_id].tenant,
             tuple(by_id[task.job_id].reuses or ()),
+            by_id[task.job_id].traceparent,
         )
         for task in claimed
     ]

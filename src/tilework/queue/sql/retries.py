@@ -124,6 +124,7 @@ def _job_values(old: JobRecord, key_id: str | None, cost: float, now: float) -> 
         "delivery": old.delivery,
         "priority": old.priority,
         "cache_key": old.cache_key,
+        "traceparent": old.traceparent,
         "retry_of": old.id,
         "reuses": [old.id, *old.reuses],
     }

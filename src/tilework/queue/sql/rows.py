@@ -59,6 +59,7 @@ def job_values(new: NewJob, now: float) -> dict[str, Any]:
         "priority": new.priority,
         "run_at": new.run_at,
         "cache_key": new.cache_key,
+        "traceparent": new.traceparent,
     }
 
 

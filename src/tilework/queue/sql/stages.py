@@ -38,6 +38,7 @@ from tilework.store.counters import add
 from tilework.store.credits import settle
 from tilework.store.dialect import Dialect
 from tilework.store.events import progress_due, record_event, record_progress
+from tilework.store.histograms import JOB_SECONDS, UPLOAD_SECONDS, observe
 from tilework.store.notify import CHANNEL
 from tilework.store.objectrefs import refer
 from tilework.store.schema import jobs, tasks
@@ -127,6 +128,8 @@ class Stages:
         timings = job.timings
         for completion in done:
             timings = add_timings(timings, completion.timings)
+        for completion in done:
+            _observe_uploads(conn, job.operation, completion.timings)
         remaining = job.stage_remaining - len(done)
         conn.execute(
             jobs.update()
@@ -159,7 +162,12 @@ class Stages:
             "worker_id": None,
             "lease_until": None,
         }
+        if lost:
+            add(conn, "task_lease_expired_total", operation=job.operation)
+        if error.details.get("process_died"):
+            add(conn, "task_process_crashes_total", operation=job.operation)
         if isinstance(decision, Retry):
+            add(conn, "task_retries_total", operation=job.operation)
             values.update(status=TaskStatus.QUEUED.value, run_after=now + decision.delay)
         elif isinstance(decision, Substitute):
             # The same row, fresh attempts: the stage's count of open tasks does not change,
@@ -210,6 +218,7 @@ class Stages:
         )
         settle(conn, ended, succeeded=False)
         record_event(conn, ended, EventType.ending(status))
+        _observe_end(conn, ended)
         if status is JobStatus.FAILED:  # by code: provider_misconfigured is the operator's
             add(conn, "jobs_failed_total", operation=ended["operation"], code=code.value)
 
@@ -232,6 +241,7 @@ class Stages:
         )
         settle(conn, done, succeeded=True, made=finished.cost, detail=finished.cost_detail)
         record_event(conn, done, EventType.SUCCEEDED)
+        _observe_end(conn, done)
 
 
 def _set_stage(conn: sa.Connection, job_id: str, stage: int, count: int) -> None:
@@ -245,3 +255,25 @@ def _set_stage(conn: sa.Connection, job_id: str, stage: int, count: int) -> None
 def _undelivered(output: dict[str, Any]) -> dict[str, Any]:
     """An output as it was made: where another job delivered it is that job's own."""
     return {name: value for name, value in output.items() if name != "delivered"}
+
+
+# Steps that store outputs, by name (``TaskContext.store_output``'s "store", a palette's
+# "upload_palette", a render's "upload"), after a job of steps' "<n>." prefix.
+_UPLOAD_STEPS = ("store", "upload")
+
+
+def _observe_uploads(conn: sa.Connection, operation: str, timings: dict[str, float]) -> None:
+    for name, seconds in timings.items():
+        if name.rpartition(".")[2].startswith(_UPLOAD_STEPS):
+            observe(conn, "upload_seconds", seconds, UPLOAD_SECONDS, operation=operation)
+
+
+def _observe_end(conn: sa.Connection, job: Any) -> None:
+    """A job's wait for its first task, its run and its whole time, by operation and how it
+    ended (a job canceled before it started has only the whole)."""
+    labels = {"operation": job["operation"], "status": job["status"]}
+    created, started, ended = job["created_at"], job["started_at"], job["completed_at"]
+    observe(conn, "job_duration_seconds", ended - created, JOB_SECONDS, **labels)
+    if started is not None:
+        observe(conn, "job_queue_wait_seconds", started - created, JOB_SECONDS, **labels)
+        observe(conn, "job_run_seconds", ended - started, JOB_SECONDS, **labels)
