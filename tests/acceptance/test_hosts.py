@@ -4,11 +4,13 @@ disk), meeting only in PostgreSQL and an S3 server."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import httpx
 import psycopg
 import pyvips
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook
 
 from tests.support import images
@@ -59,6 +61,8 @@ def test_a_tiled_upscale_across_three_worker_hosts(s3_server: S3Server, tmp_path
                 )
                 done = client.wait(job["id"], timeout=240)
                 (hook,) = receiver.wait_for(1)
+                listed = client._http.get("/v1/workers").json()["items"]
+                scraped = scrape_when(client._http, "tilework_webhook_deliveries_total")
             with psycopg.connect(url) as db:
                 tiles_by_holder = db.execute(
                     "SELECT worker_id, count(*) FROM tasks"
@@ -73,6 +77,16 @@ def test_a_tiled_upscale_across_three_worker_hosts(s3_server: S3Server, tmp_path
     assert done["status"] == "succeeded", (done, logs)
     assert sum(count for _, count in tiles_by_holder) == 12  # 128×96 in 32 px tiles
     assert len(tiles_by_holder) >= 2, f"the tiles did not spread across hosts: {tiles_by_holder}"
+    # The API host's /metrics tells what the worker hosts did, from the database.
+    assert [each["state"] for each in listed] == ["alive"] * 3
+    assert scraped[("tilework_worker_hosts", (("state", "alive"),))] == 3
+    threads = sum(each["workers"] for each in listed)
+    assert scraped[("tilework_workers", (("host", listed[0]["host"]),))] == threads
+    ended = (("operation", "upscale"), ("status", "succeeded"))
+    assert scraped[("tilework_job_duration_seconds_count", ended)] == 1
+    assert scraped[("tilework_upload_seconds_count", (("operation", "upscale"),))] >= 1
+    assert scraped[("tilework_webhook_deliveries_total", (("outcome", "delivered"),))] == 1
+    assert scraped[("tilework_jobs", (("operation", "upscale"), ("status", "succeeded")))] == 1
     delivered = Webhook(secret).verify(hook.body, hook.headers)
     assert delivered["type"] == "job.succeeded" and delivered["data"]["id"] == job["id"]
 
@@ -90,3 +104,21 @@ def test_a_tiled_upscale_across_three_worker_hosts(s3_server: S3Server, tmp_path
     assert files_under(api.home) == ["admin_key"], api.home
     for home in homes:
         assert files_under(home) == [], home
+
+
+def scrape_when(
+    http: httpx.Client, name: str
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The API host's /metrics (parsed by prometheus_client), once ``name`` has a sample: the
+    webhook's attempt is recorded just after the receiver answers."""
+    deadline = time.monotonic() + 30
+    while True:
+        text = http.get("/metrics").text
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        if any(found == name for found, _ in samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.1)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
 from tilework.api.dependencies import AppServices
+from tilework.api.v1 import schemas
 from tilework.service.access import require_admin
 from tilework.service.metrics import CONTENT_TYPE, scrape
 
@@ -18,7 +19,11 @@ router = APIRouter(tags=["operators"])
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
+    responses={
+        200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."},
+        401: {"model": schemas.ErrorBody, "description": "Neither the token nor a key."},
+        403: {"model": schemas.ErrorBody, "description": "A key that is not an admin's."},
+    },
 )
 async def metrics(
     services: AppServices, authorization: Annotated[str | None, Header()] = None

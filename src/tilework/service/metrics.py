@@ -137,19 +137,22 @@ class _Scrape(Collector):
             PREFIX + "workers", "Worker threads of the hosts alive, by host.", labels=["host"]
         )
         hosts = GaugeMetricFamily(
-            PREFIX + "worker_hosts", "Worker hosts alive and gone (listed a day).", labels=["state"]
+            PREFIX + "worker_hosts",
+            "Worker host processes alive and gone (gone ones are listed a day).",
+            labels=["state"],
         )
-        alive: dict[str, int] = defaultdict(int)
-        gone = 0
+        threads: dict[str, int] = defaultdict(int)
+        states = {"alive": 0, "gone": 0}
         for host in listed(database):
             if host.alive(now):
-                alive[host.host] += host.workers
+                threads[host.host] += host.workers
+                states["alive"] += 1
             else:
-                gone += 1
-        for name, count in sorted(alive.items()):
+                states["gone"] += 1
+        for name, count in sorted(threads.items()):
             workers.add_metric([name], count)
-        hosts.add_metric(["alive"], sum(1 for _ in alive))
-        hosts.add_metric(["gone"], gone)
+        for state, count in states.items():
+            hosts.add_metric([state], count)
         yield workers
         yield hosts
 
