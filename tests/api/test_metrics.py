@@ -243,3 +243,16 @@ def test_the_alert_rules_and_the_dashboard_name_only_metrics_a_live_scrape_has(
     dashboard = json.loads((DEPLOY / "grafana" / "tilework-dashboard.json").read_text())
     exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
     assert named_metrics(exprs) <= families, named_metrics(exprs) - families
+
+
+def test_a_job_deleted_before_any_scrape_still_counts_in_the_histograms(
+    app: InProcessApi, tmp_path: Path
+) -> None:
+    key = app.client().upload(images.photo(tmp_path / "photo.png", 16, 16))["key"]
+    job = submit(app, {"operation": "resize", "input": {"key": key}, "params": {"width": 8}})
+    app.work()
+    assert app.http.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    samples, _ = scrape(app)
+    ended = {"operation": "resize", "status": "succeeded"}
+    assert value(samples, "tilework_job_duration_seconds_count", **ended) == 1
+    assert value(samples, "tilework_upload_seconds_count", operation="resize") == 1

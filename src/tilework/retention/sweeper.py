@@ -31,6 +31,7 @@ from tilework.retention.removal import (
 from tilework.store.database import Database
 from tilework.store.duties import end_turn, extend_turn, take_turn
 from tilework.store.files import FileRecord, Files
+from tilework.store.histograms import FOLD_BATCH, fold
 from tilework.store.retention import EndedJob, expired, uncleaned
 from tilework.store.uploads import StoredUpload, expired_uploads
 
@@ -73,6 +74,9 @@ class Sweeper:
         if not take_turn(self.database, DUTY, self.holder, LEASE_SECONDS):
             return False
         try:
+            # Ended jobs' times into the histograms, even where nobody scrapes /metrics.
+            while self._fold() == FOLD_BATCH:
+                pass
             cleaned = self._batches(lambda now: self._uncleaned(), self._clean)
             removed = self._batches(self._expired, self._remove)
             uploads = self._batches(self._expired_uploads, self._drop_uploads)
@@ -106,6 +110,10 @@ class Sweeper:
             ):
                 break
         return Removed(jobs, files)
+
+    def _fold(self) -> int:
+        with self.database.write() as conn:
+            return fold(conn)
 
     def _uncleaned(self) -> list[EndedJob]:
         with self.database.read() as conn:

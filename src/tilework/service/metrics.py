@@ -6,8 +6,9 @@ Where each comes from:
   state now, counted at the scrape (``store.gauges``, ``store.workers``);
 - counters (``*_total``): totals kept in the ``counters`` table, added to in the transaction
   that does what they count, so they never fall when retention deletes rows;
-- histograms (job times, upload times): bucket counts kept in ``histogram_buckets``, observed
-  in the transaction that ends the job or records the task, made cumulative here.
+- histograms (job times, upload times): bucket counts kept in ``histogram_buckets``, into
+  which ended jobs are folded once (``store.histograms.fold``: here, at every retention
+  sweep, and before a job's rows are deleted), made cumulative here.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from prometheus_client.registry import Collector
 from tilework.service.services import Services
 from tilework.store.counters import totals
 from tilework.store.gauges import job_counts, oldest_due_wait, task_counts
-from tilework.store.histograms import INF, JOB_SECONDS, UPLOAD_SECONDS, Bucket, buckets
+from tilework.store.histograms import (
+    FOLD_BATCH,
+    INF,
+    JOB_SECONDS,
+    UPLOAD_SECONDS,
+    Bucket,
+    buckets,
+    fold,
+)
 from tilework.store.workers import listed
 
 PREFIX = "tilework_"
@@ -71,7 +80,7 @@ HISTOGRAMS: dict[str, tuple[str, Sequence[float], tuple[str, ...]]] = {
         JOB_SECONDS,
         ("operation", "status"),
     ),
-    "upload_seconds": ("Time a task spent storing its outputs.", UPLOAD_SECONDS, ("operation",)),
+    "upload_seconds": ("Time a job spent storing its outputs.", UPLOAD_SECONDS, ("operation",)),
 }
 
 
@@ -174,8 +183,20 @@ def _histogram(
     return family
 
 
+# At most this many jobs a scrape folds into the histograms (the rest wait for the next
+# scrape or sweep), so a scrape after a long quiet stays quick.
+FOLD_AT_SCRAPE = 10 * FOLD_BATCH
+
+
 def scrape(services: Services) -> bytes:
-    """The text exposition of every metric, as of now."""
+    """The text exposition of every metric, as of now (jobs ended since the last scrape
+    folded into the histograms first)."""
+    folded = FOLD_BATCH
+    for _ in range(FOLD_AT_SCRAPE // FOLD_BATCH):
+        if folded < FOLD_BATCH:
+            break
+        with services.database.write() as conn:
+            folded = fold(conn)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Scrape(services))
     return generate_latest(registry)

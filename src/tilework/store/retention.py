@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from tilework.core.jobs import JobStatus
 from tilework.store.counters import add
 from tilework.store.deliveries import DeliveryStatus
+from tilework.store.histograms import fold
 from tilework.store.schema import (
     job_events,
     job_uploads,
@@ -89,6 +90,7 @@ def delete_jobs(conn: sa.Connection, job_ids: Sequence[str], reason: str) -> int
     ]
     if not ended:
         return 0
+    fold(conn, job_ids=ended)  # their times stay in the histograms after their rows go
     task_ids = sa.select(tasks.c.id).where(tasks.c.job_id.in_(ended))
     conn.execute(provider_slots.delete().where(provider_slots.c.task_id.in_(task_ids)))
     for table in (webhook_deliveries, job_events, job_uploads, tasks):

@@ -72,6 +72,9 @@ jobs = sa.Table(
     sa.Column("removing_at", sa.Float),
     # The W3C trace context its submit carried: logged with its tasks, sent to providers.
     sa.Column("traceparent", sa.String(64)),
+    # Whether its times are in the histograms yet (``store.histograms.fold``): ended jobs are
+    # folded in after the fact, so ending a job writes nothing more for its metrics.
+    sa.Column("observed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),
@@ -82,6 +85,8 @@ jobs = sa.Table(
     sa.Index("ix_jobs_completed_at", "completed_at"),
     # A tenant's jobs by cache key: a cache lookup at submit.
     sa.Index("ix_jobs_tenant_cache", "tenant", "cache_key"),
+    # Ended jobs not yet in the histograms, oldest first, for the fold.
+    sa.Index("ix_jobs_observed_completed", "observed", "completed_at"),
 )
 
 tasks = sa.Table(
@@ -368,9 +373,9 @@ object_refs = sa.Table(
     sa.Index("ix_object_refs_tenant_prefix", "tenant", "prefix"),
 )
 
-# Histograms that every host observes into (a job's wait, run and duration at its end, a
-# task's upload time): a row per bucket with its count and the sum of what fell in it,
-# added to in the transaction that ends the work, so they never fall when rows are deleted.
+# Histograms of ended jobs' times (wait, run, duration, upload): a row per bucket with its
+# count and the sum of what fell in it. Each ended job is folded in once (``jobs.observed``),
+# by a scrape or the retention sweep, and before its rows are deleted, so they never fall.
 # ``le`` is the bucket's upper bound ("+Inf" for the last); ``/metrics`` makes them
 # cumulative.
 histogram_buckets = sa.Table(

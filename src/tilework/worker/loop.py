@@ -214,6 +214,7 @@ class Worker:
     def _supervise(self, claimed: ClaimedTask) -> Reply | None:
         """Wait for the child's reply, heartbeating; None when the task was given up."""
         task = claimed.task
+        ids = {"job_id": task.job_id, "task_id": task.id, "tenant": claimed.tenant}
         limit = min(self.settings.task_timeout, task.timeout_seconds or math.inf)
         own_limit = limit < self.settings.task_timeout
         deadline = time.monotonic() + limit
@@ -227,7 +228,7 @@ class Worker:
             now = time.monotonic()
             if self._drain_until is not None and now >= self._drain_until:
                 self.executor.kill()
-                log.info("task_released", job_id=task.job_id, task_id=task.id)
+                log.info("task_released", **ids)
                 return None  # the batch's end releases it with the others
             if now >= deadline:
                 self.executor.kill()
@@ -245,7 +246,7 @@ class Worker:
                 )
             if now >= self._next_beat and not self._beat(task.id):
                 self.executor.kill()
-                log.info("task_abandoned", job_id=task.job_id, task_id=task.id)
+                log.info("task_abandoned", **ids)
                 return None
 
     def _beat(self, running: int) -> bool:

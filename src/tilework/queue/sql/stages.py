@@ -38,7 +38,6 @@ from tilework.store.counters import add
 from tilework.store.credits import settle
 from tilework.store.dialect import Dialect
 from tilework.store.events import progress_due, record_event, record_progress
-from tilework.store.histograms import JOB_SECONDS, UPLOAD_SECONDS, observe
 from tilework.store.notify import CHANNEL
 from tilework.store.objectrefs import refer
 from tilework.store.schema import jobs, tasks
@@ -100,7 +99,13 @@ class Stages:
         finished = Finished(outputs, source.warnings, source.result, cost=0.0)
         self.answer(conn, replace(job, cached_from=origin), finished)
         add(conn, "cache_hits_total", operation=job.operation)
-        log.info("cache_hit", job_id=job.id, cached_from=origin, operation=job.operation)
+        log.info(
+            "cache_hit",
+            job_id=job.id,
+            tenant=job.tenant,
+            cached_from=origin,
+            operation=job.operation,
+        )
 
     def _fetched(self, conn: sa.Connection, job: JobRecord, fetch: TaskRecord) -> JobRecord:
         """The job once its URL input is fetched: its input the stored copy, its cache key
@@ -128,8 +133,6 @@ class Stages:
         timings = job.timings
         for completion in done:
             timings = add_timings(timings, completion.timings)
-        for completion in done:
-            _observe_uploads(conn, job.operation, completion.timings)
         remaining = job.stage_remaining - len(done)
         conn.execute(
             jobs.update()
@@ -218,7 +221,6 @@ class Stages:
         )
         settle(conn, ended, succeeded=False)
         record_event(conn, ended, EventType.ending(status))
-        _observe_end(conn, ended)
         if status is JobStatus.FAILED:  # by code: provider_misconfigured is the operator's
             add(conn, "jobs_failed_total", operation=ended["operation"], code=code.value)
 
@@ -241,7 +243,6 @@ class Stages:
         )
         settle(conn, done, succeeded=True, made=finished.cost, detail=finished.cost_detail)
         record_event(conn, done, EventType.SUCCEEDED)
-        _observe_end(conn, done)
 
 
 def _set_stage(conn: sa.Connection, job_id: str, stage: int, count: int) -> None:
@@ -255,25 +256,3 @@ def _set_stage(conn: sa.Connection, job_id: str, stage: int, count: int) -> None
 def _undelivered(output: dict[str, Any]) -> dict[str, Any]:
     """An output as it was made: where another job delivered it is that job's own."""
     return {name: value for name, value in output.items() if name != "delivered"}
-
-
-# Steps that store outputs, by name (``TaskContext.store_output``'s "store", a palette's
-# "upload_palette", a render's "upload"), after a job of steps' "<n>." prefix.
-_UPLOAD_STEPS = ("store", "upload")
-
-
-def _observe_uploads(conn: sa.Connection, operation: str, timings: dict[str, float]) -> None:
-    for name, seconds in timings.items():
-        if name.rpartition(".")[2].startswith(_UPLOAD_STEPS):
-            observe(conn, "upload_seconds", seconds, UPLOAD_SECONDS, operation=operation)
-
-
-def _observe_end(conn: sa.Connection, job: Any) -> None:
-    """A job's wait for its first task, its run and its whole time, by operation and how it
-    ended (a job canceled before it started has only the whole)."""
-    labels = {"operation": job["operation"], "status": job["status"]}
-    created, started, ended = job["created_at"], job["started_at"], job["completed_at"]
-    observe(conn, "job_duration_seconds", ended - created, JOB_SECONDS, **labels)
-    if started is not None:
-        observe(conn, "job_queue_wait_seconds", started - created, JOB_SECONDS, **labels)
-        observe(conn, "job_run_seconds", ended - started, JOB_SECONDS, **labels)

@@ -1,6 +1,7 @@
 """Metrics and workers: histograms kept as bucket counts (every host's observations in one
-place, never falling when rows they observed are deleted), and a row per worker host, kept
-alive by its heartbeat; a job's ``traceparent`` carried to the workers.
+place, never falling when rows they observed are deleted), ended jobs folded into them once
+(``jobs.observed``), a row per worker host kept alive by its heartbeat; a job's
+``traceparent`` carried to the workers.
 
 Revision ID: 0012
 Revises: 0011
@@ -38,10 +39,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("traceparent", sa.String(64)))
+        batch.add_column(
+            sa.Column("observed", sa.Boolean, nullable=False, server_default=sa.false())
+        )
+    # Jobs that ended before this version are not folded into the histograms: they are
+    # marked observed, and the histograms start empty.
+    op.execute("UPDATE jobs SET observed = TRUE WHERE completed_at IS NOT NULL")
+    op.create_index("ix_jobs_observed_completed", "jobs", ["observed", "completed_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_observed_completed", "jobs")
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("observed")
         batch.drop_column("traceparent")
     op.drop_table("worker_hosts")
     op.drop_table("histogram_buckets")
