@@ -388,12 +388,15 @@ histogram_buckets = sa.Table(
     sa.Column("sum", sa.Float, nullable=False),
 )
 
-# Worker hosts (``tilework worker`` processes), each keeping its row alive with a heartbeat:
-# past ``lease_until`` without one, it is gone (killed, or its machine lost).
+# Worker hosts (``tilework worker`` processes), each holding a lease on its own row
+# (``store.leasing``) and renewing it with its heartbeat: past ``lease_until`` without one, it
+# is gone (killed, or its machine lost); ``status`` is ``stopped`` once it stopped on purpose.
 worker_hosts = sa.Table(
     "worker_hosts",
     metadata,
     sa.Column("id", sa.String(128), primary_key=True),  # host:pid
+    sa.Column("status", sa.String(16), nullable=False),  # held, or stopped
+    sa.Column("worker_id", sa.String(128), nullable=False),  # the lease's holder: itself
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("version", sa.String(32), nullable=False),

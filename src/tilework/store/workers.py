@@ -1,19 +1,25 @@
-"""Worker hosts as rows (``schema.worker_hosts``): each ``tilework worker`` process records
-itself when it starts and keeps its row alive with a heartbeat, as a lease is kept
-(``lease_until``); one whose heartbeat stopped is gone, and is forgotten a day later."""
+"""Worker hosts as rows (``schema.worker_hosts``), each leased to itself through the shared
+lease mechanism (``store.leasing``): a ``tilework worker`` process records itself when it
+starts and extends its lease with every heartbeat; one whose lease lapsed is gone, one that
+stopped says so, and either is forgotten a day later."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import sqlalchemy as sa
 
 from tilework.core.jobs import TaskStatus
 from tilework.store.database import Database
+from tilework.store.leasing import Leased
 from tilework.store.schema import tasks, worker_hosts
 
 FORGET_SECONDS = 86_400.0  # how long a gone host is still listed
+HELD, STOPPED = "held", "stopped"
+
+# Never claimed by another host: a host's row is its own from the start, only extended.
+HOSTS = Leased(worker_hosts, held=HELD, due=lambda now: sa.false(), order=lambda: [])
 
 
 @dataclass(frozen=True)
@@ -34,15 +40,20 @@ class WorkerHost:
         return self.stopped_at is None and self.lease_until > now
 
 
+_FIELDS = [field.name for field in fields(WorkerHost)]
+
+
 def join(database: Database, host: WorkerHost) -> None:
-    """Record a host that starts (its id is new: a pid is not reused while a row lives)."""
+    """Record a host that starts, holding the lease on its row (its id is new: a pid is not
+    reused while a row lives)."""
     with database.write() as conn:
         conn.execute(worker_hosts.delete().where(worker_hosts.c.id == host.id))
-        conn.execute(worker_hosts.insert().values(**host.__dict__))
+        conn.execute(worker_hosts.insert().values(**host.__dict__, status=HELD, worker_id=host.id))
 
 
-def beat(database: Database, host_id: str, lease_seconds: float) -> None:
-    """The host is alive: its lease renewed, its running tasks counted."""
+def beat(database: Database, host_id: str, lease_seconds: float) -> bool:
+    """The host is alive: its lease extended, its running tasks counted. False: it had lost
+    its lease (it was taken for gone) and has joined again."""
     now = time.time()
     running = (
         sa.select(sa.func.count())
@@ -51,11 +62,13 @@ def beat(database: Database, host_id: str, lease_seconds: float) -> None:
         .scalar_subquery()
     )
     with database.write() as conn:
+        kept = HOSTS.extend(conn, [host_id], host_id, now + lease_seconds)
         conn.execute(
             worker_hosts.update()
-            .where(worker_hosts.c.id == host_id)
-            .values(heartbeat_at=now, lease_until=now + lease_seconds, tasks_running=running)
+            .where(HOSTS.held_by([host_id], host_id))
+            .values(heartbeat_at=now, tasks_running=running)
         )
+    return bool(kept)
 
 
 def leave(database: Database, host_id: str) -> None:
@@ -64,7 +77,7 @@ def leave(database: Database, host_id: str) -> None:
         conn.execute(
             worker_hosts.update()
             .where(worker_hosts.c.id == host_id)
-            .values(stopped_at=now, lease_until=now, tasks_running=0)
+            .values(status=STOPPED, stopped_at=now, lease_until=now, tasks_running=0)
         )
 
 
@@ -74,4 +87,4 @@ def listed(database: Database) -> list[WorkerHost]:
     with database.write() as conn:
         conn.execute(worker_hosts.delete().where(worker_hosts.c.lease_until < now - FORGET_SECONDS))
         rows = conn.execute(sa.select(worker_hosts).order_by(worker_hosts.c.started_at.desc()))
-        return [WorkerHost(**row._mapping) for row in rows]
+        return [WorkerHost(**{name: row._mapping[name] for name in _FIELDS}) for row in rows]

@@ -1,7 +1,7 @@
-"""A worker host's presence: its row in ``worker_hosts`` (``store.workers``), recorded when it
-starts, renewed every ``HEARTBEAT_SECONDS`` with the tasks it runs, marked stopped when it
-stops. A host killed or cut off stops renewing, and shows as gone once its lease lapses:
-``GET /v1/workers`` and ``tilework_workers`` say so."""
+"""A worker host's presence: its row in ``worker_hosts`` (``store.workers``), leased to
+itself when it starts, the lease extended every ``HEARTBEAT_SECONDS`` with the tasks it runs,
+marked stopped when it stops. A host killed or cut off stops renewing, and shows as gone once
+its lease lapses: ``GET /v1/workers`` and ``tilework_workers`` say so."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import replace
 
 import structlog
 
@@ -65,6 +66,11 @@ class Presence:
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):
             try:
-                beat(self.database, self.host_id, LEASE_BEATS * self.interval)
+                if not beat(self.database, self.host_id, LEASE_BEATS * self.interval):
+                    # Its lease lapsed (the database was away, the host stalled) and it was
+                    # listed gone: it is back.
+                    log.warning("presence_lease_lost", host=self.host_id)
+                    back = time.time() + LEASE_BEATS * self.interval
+                    join(self.database, replace(self._row, lease_until=back))
             except Exception as exc:  # the database may be away a while: beat again later
                 log.warning("heartbeat_failed", host=self.host_id, error=repr(exc)[:300])

@@ -26,6 +26,8 @@ def upgrade() -> None:
     op.create_table(
         "worker_hosts",
         sa.Column("id", sa.String(128), primary_key=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("worker_id", sa.String(128), nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("pid", sa.Integer, nullable=False),
         sa.Column("version", sa.String(32), nullable=False),
