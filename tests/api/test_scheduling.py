@@ -16,7 +16,10 @@ from tests.support.api import InProcessApi, MakeApi
 from tilework.store.database import Database
 from tilework.store.schema import tasks
 
-TASK_SECONDS = 0.2  # every task of these tests: fixed length
+# The fair-share test's tasks: long beside a claim's and a commit's overhead (a few tens of
+# milliseconds on a loaded machine), so its bound of two task durations measures the
+# scheduling, not the overhead.
+TASK_SECONDS = 0.5
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -75,8 +78,8 @@ def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
     backend: str, make_api: MakeApi
 ) -> None:
     """Tenant A's job of 400 tasks holds both workers; tenant B's one-task job, submitted
-    after it, waits at most for one of A's tasks to end before it runs (first come, first
-    served would make it wait for the 400: 40 s)."""
+    after it, finishes within two task durations of its submit: at most one of A's tasks
+    ends first (first come, first served would make it wait for the 400: 100 s)."""
     app = make_api(backend)
     tenant_b = app.tenant_key()
     task_ms = int(TASK_SECONDS * 1000)
@@ -95,9 +98,8 @@ def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
         done = ended(app, small["id"], tenant_b)
         assert done["status"] == "succeeded", done
         waited = seconds_between(done["created_at"], done["completed_at"])
-        # At most one task until a worker frees and one of its own; the third is the claims'
-        # and commits' overhead on a loaded machine (a CI run saw 0.57 s in all).
-        assert waited <= 3 * TASK_SECONDS, waited
+        # Half a task until a worker frees, then its own: 1.5 durations and the overhead.
+        assert waited <= 2 * TASK_SECONDS, waited
         queued = {each.tenant: each.queued for each in app.services.queue.tenant_queues()}
         assert queued["default"] >= 380, queued  # A's job was still far from its end
         assert app.http.post(f"/v1/jobs/{big['id']}/cancel").status_code == 200
