@@ -178,6 +178,15 @@ def test_cancel(loopback_server: ServerProcess, key: str, photo: Path) -> None:
     canceled = tilework(loopback_server, "jobs", "cancel", job_id, key=key)
     assert canceled.returncode == 0 and json.loads(canceled.stdout)["status"] == "canceled"
     assert tilework(loopback_server, "jobs", "watch", job_id, key=key).returncode == 1
+    # Retried as a new job; asked again, the same one; the retry, open, cannot be retried.
+    retried = tilework(loopback_server, "jobs", "retry", job_id, key=key)
+    retry = json.loads(retried.stdout)
+    assert retried.returncode == 0 and retry["retry_of"] == job_id, retried.stderr
+    again = tilework(loopback_server, "jobs", "retry", job_id, key=key)
+    assert json.loads(again.stdout)["id"] == retry["id"]
+    refused = tilework(loopback_server, "jobs", "retry", retry["id"], key=key)
+    assert refused.returncode != 0 and "job_not_retryable" in refused.stdout + refused.stderr
+    assert tilework(loopback_server, "jobs", "cancel", retry["id"], key=key).returncode == 0
 
 
 def test_failures_have_distinct_exit_codes(
