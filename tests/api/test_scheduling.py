@@ -164,20 +164,23 @@ def test_a_scheduled_start_waits_and_a_deadline_cancels_with_timeout(
     backend: str, make_api: MakeApi
 ) -> None:
     app = make_api(backend)
+    source = uploaded(app)  # first: the times below count from the submits
     now = datetime.now(UTC)
     later = post_job(
         app,
         operation="test_sleep",
         params={"seconds": 0},
-        run_at=(now + timedelta(seconds=1)).isoformat(),
+        input=source,
+        run_at=(now + timedelta(seconds=1.5)).isoformat(),
     )
     assert later["run_at"] is not None and later["priority"] == 0
-    # Past its deadline in half a second, before any worker runs.
+    # Past its deadline in a second, before any worker runs.
     overdue = post_job(
         app,
         operation="test_sleep",
         params={"seconds": 0},
-        deadline=(now + timedelta(seconds=0.5)).isoformat(),
+        input=source,
+        deadline=(now + timedelta(seconds=1)).isoformat(),
     )
     refused = app.http.post(
         "/v1/jobs",
@@ -194,7 +197,7 @@ def test_a_scheduled_start_waits_and_a_deadline_cancels_with_timeout(
     assert 0 <= view["oldest_wait_seconds"] < 5 and view["oldest_queued_at"]
     with app.tenant() as tenant:
         assert tenant._http.get("/v1/queue").status_code == 403
-    time.sleep(max(0.0, (now + timedelta(seconds=0.6) - datetime.now(UTC)).total_seconds()))
+    time.sleep(max(0.0, (now + timedelta(seconds=1.1) - datetime.now(UTC)).total_seconds()))
     with app.working():  # its first sweep finds the deadline past
         done = ended(app, later["id"])
         stopped = ended(app, overdue["id"])
