@@ -35,6 +35,7 @@ from tilework.store.histograms import (
     JOB_SECONDS,
     UPLOAD_SECONDS,
     Bucket,
+    bucket_label,
     buckets,
     fold,
 )
@@ -176,7 +177,7 @@ def _histogram(
     for values, rows in sorted(series.items()):
         counts = {row.le: row.count for row in rows}
         cumulative, total = [], 0.0
-        for upper in [*(repr(float(b)) for b in bounds), INF]:
+        for upper in [*(bucket_label(b) for b in bounds), INF]:
             total += counts.get(upper, 0.0)
             cumulative.append((upper, total))
         family.add_metric(list(values), cumulative, sum(row.sum for row in rows))

@@ -43,7 +43,7 @@ def bound(value: float, bounds: Sequence[float]) -> str:
     """The label of the bucket ``value`` falls in: the first bound not below it."""
     for upper in bounds:
         if value <= upper:
-            return _label(upper)
+            return bucket_label(upper)
     return INF
 
 
@@ -126,5 +126,6 @@ def buckets(database: Database) -> list[Bucket]:
         ]
 
 
-def _label(upper: float) -> str:
+def bucket_label(upper: float) -> str:
+    """A bucket's ``le`` as stored and exposed."""
     return repr(float(upper))
