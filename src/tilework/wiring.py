@@ -29,6 +29,7 @@ from tilework.store.secrets import fal_signing_key, webhook_secrets
 from tilework.superres.devices import model_devices
 from tilework.superres.processes import ModelProcesses
 from tilework.webhooks.deliverer import Deliverer
+from tilework.worker.deadlines import Deadlines
 from tilework.worker.pool import Duty, WorkerPool
 from tilework.worker.presence import Presence
 
@@ -97,12 +98,13 @@ def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
     devices = model_devices(settings.device) if count else []
     models = ModelProcesses(devices, required=settings.device != "auto")
     # Every host that works sends webhooks too, claimed with the same leases as tasks, and
-    # takes its turn at the retention sweep.
+    # takes its turns at the retention sweep and at deadlines.
     duties: list[Duty] = (
         [
             build_deliverer(settings, database),
             Sweeper(settings, database, open_object_store(settings)),
             Presence(settings, database, count),
+            Deadlines(settings, queue, database),
         ]
         if count
         else []

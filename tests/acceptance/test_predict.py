@@ -44,7 +44,7 @@ def doubting(
     """A server that cannot check the provider's callbacks (Replicate: a secret that is not
     the provider's; fal: a key document that is its own), so it polls every second; whose
     ``*-nobody`` providers send a token the provider does not know, and whose ``*-flaky``
-    ones reach it through ``flaky``. Its deadlines are kept every second (lease / 2)."""
+    ones reach it through ``flaky``. Its deadlines are kept every second (``worker.deadlines``)."""
     server = ServerProcess(
         tmp_path_factory.mktemp("doubting") / "home",
         workers=1,

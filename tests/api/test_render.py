@@ -4,7 +4,9 @@ loopback (which the app is told to allow)."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from tests.support import images
 from tests.support.api import InProcessApi, MakeApi
 from tests.support.fileserver import serving
 from tests.support.loopback import LOOPBACK
+from tilework.worker.deadlines import Deadlines
 
 
 @pytest.fixture(scope="session")
@@ -136,6 +139,8 @@ def test_bad_requests_are_400_with_the_field_and_queue_nothing(
         (request(base, project_id="../etc", user_id="u"), "project_id"),
         (request(base, options={"real_world_scale": 0}), "options.real_world_scale"),
         (request(base, options={"colour": "red"}), "options.colour"),
+        (request(base, timeout_seconds=0), "timeout_seconds"),
+        (request(base, timeout_seconds="soon"), "timeout_seconds"),
     ]
     for body, field in cases:
         answer = submit(api, body)
@@ -145,6 +150,24 @@ def test_bad_requests_are_400_with_the_field_and_queue_nothing(
     garbage = api.http.post("/render/jobs", content=b"{not json")
     assert garbage.status_code == 400 and garbage.json()["error"] == "validation_failed"
     assert api.http.get("/v1/jobs").json()["items"] == []
+
+
+def test_a_render_past_its_timeout_fails_with_timeout(api: InProcessApi, base: str) -> None:
+    """The contract's poll timeout is the job's deadline, kept by the server's deadlines duty:
+    the poller and the server agree on how it ended."""
+    answer = submit(api, request(base, timeout_seconds=0.5))
+    assert answer.status_code == 201, answer.text
+    job_id = answer.json()["job_id"]
+    job = api.http.get(f"/v1/jobs/{job_id}").json()
+    submitted = datetime.fromisoformat(job["created_at"]).timestamp()
+    assert datetime.fromisoformat(job["deadline"]).timestamp() == pytest.approx(
+        submitted + 0.5, abs=0.2
+    )
+    assert api.http.get(f"/render/jobs/{job_id}").json()["status"] == "processing"
+    time.sleep(max(0.0, submitted + 0.6 - time.time()))
+    assert Deadlines(api.settings, api.services.queue, api.services.database).turn()
+    ended = api.http.get(f"/render/jobs/{job_id}").json()
+    assert ended["status"] == "failed" and ended["error_code"] == "timeout", ended
 
 
 def test_unknown_ids_are_job_not_found(api: InProcessApi, base: str) -> None:

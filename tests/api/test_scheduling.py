@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from tests.support import images
 from tests.support.api import InProcessApi, MakeApi
 from tilework.store.database import Database
 from tilework.store.schema import tasks
+from tilework.worker.deadlines import Deadlines
 
 # The fair-share test's tasks: long beside a claim's and a commit's overhead (a few tens of
 # milliseconds on a loaded machine), so its bound of two task durations measures the
@@ -39,6 +41,13 @@ def wait_until(check: Any, seconds: float = 20.0) -> Any:
 
 def running_count(app: InProcessApi) -> int:
     return sum(each.running for each in app.services.queue.tenant_queues())
+
+
+def latest_start(app: InProcessApi) -> float:
+    """When the last of the running tasks started (unix seconds)."""
+    query = sa.select(sa.func.max(tasks.c.started_at)).where(tasks.c.status == "running")
+    with app.services.database.read() as conn:
+        return float(conn.execute(query).scalar_one())
 
 
 def uploaded(app: InProcessApi, key: str | None = None) -> dict[str, str]:
@@ -89,16 +98,17 @@ def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
         for _ in range(2):
             workers.enter_context(app.working())
         wait_until(lambda: running_count(app) == 2)
-        # Half a task into the workers' current tasks: B's wait for a free worker is half a
-        # task, its own run one task.
-        time.sleep(TASK_SECONDS / 2)
+        # Late in the workers' current tasks, so the next claims come after B's submit: B's
+        # wait is the rest of a task, then its own run. Claiming first come, first served,
+        # those claims would take A's next tasks and B would wait for all 400.
+        time.sleep(max(0.0, latest_start(app) + 0.8 * TASK_SECONDS - time.time()))
         small = post_job(
             app, tenant_b, operation="noop", params={"sleep_ms": task_ms}, input=b_input
         )
         done = ended(app, small["id"], tenant_b)
         assert done["status"] == "succeeded", done
         waited = seconds_between(done["created_at"], done["completed_at"])
-        # Half a task until a worker frees, then its own: 1.5 durations and the overhead.
+        # A fifth of a task until a worker frees, its own run, and the overhead.
         assert waited <= 2 * TASK_SECONDS, waited
         queued = {each.tenant: each.queued for each in app.services.queue.tenant_queues()}
         assert queued["default"] >= 380, queued  # A's job was still far from its end
@@ -198,7 +208,17 @@ def test_a_scheduled_start_waits_and_a_deadline_cancels_with_timeout(
     with app.tenant() as tenant:
         assert tenant._http.get("/v1/queue").status_code == 403
     time.sleep(max(0.0, (now + timedelta(seconds=1.1) - datetime.now(UTC)).total_seconds()))
-    with app.working():  # its first sweep finds the deadline past
+    # Deadlines are a duty taken in turns through the database, as every worker host runs it
+    # (``worker.deadlines``): a second host's duty finds the turn taken.
+    first = Deadlines(app.settings, app.services.queue, app.services.database)
+    second = Deadlines(app.settings, app.services.queue, app.services.database)
+    second.holder = "another-host:1:deadlines"
+    assert first.turn()
+    assert not second.turn()  # not due again for a second
+    with app.working(), ExitStack() as duties:
+        for duty in (first, second):
+            duty.start()
+            duties.callback(duty.stop)
         done = ended(app, later["id"])
         stopped = ended(app, overdue["id"])
     assert done["status"] == "succeeded"

@@ -11,14 +11,12 @@ deletes, a queued or running job. What it removed is logged and counted
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import structlog
 
-from tilework.core.ids import holder_id
 from tilework.core.settings import Settings
 from tilework.objects.store import ObjectStore
 from tilework.retention.removal import (
@@ -29,7 +27,7 @@ from tilework.retention.removal import (
     remove_jobs,
 )
 from tilework.store.database import Database
-from tilework.store.duties import end_turn, extend_turn, take_turn
+from tilework.store.duties import InTurns
 from tilework.store.files import FileRecord, Files
 from tilework.store.histograms import FOLD_BATCH, fold
 from tilework.store.retention import EndedJob, expired, uncleaned
@@ -44,47 +42,23 @@ POLL_SECONDS = 5.0  # how often a host asks whether the sweep is due
 T = TypeVar("T")
 
 
-class Sweeper:
+class Sweeper(InTurns):
     def __init__(self, settings: Settings, database: Database, store: ObjectStore) -> None:
+        poll = min(POLL_SECONDS, settings.sweep_seconds)
+        super().__init__(database, DUTY, settings.sweep_seconds, poll, LEASE_SECONDS)
         self.settings = settings
-        self.database = database
         self.store = store
-        self.holder = holder_id("retention")
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(LEASE_SECONDS)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(min(POLL_SECONDS, self.settings.sweep_seconds)):
-            try:
-                self.turn()
-            except Exception as exc:  # the next turn tries again; the host goes on working
-                log.error("retention_sweep_failed", error=repr(exc), exc_info=exc)
-
-    def turn(self) -> bool:
-        """Sweep if it is this host's turn; whether it was."""
-        if not take_turn(self.database, DUTY, self.holder, LEASE_SECONDS):
-            return False
-        try:
-            # Ended jobs' times into the histograms, even where nobody scrapes /metrics.
-            while self._fold() == FOLD_BATCH:
-                pass
-            cleaned = self._batches(lambda now: self._uncleaned(), self._clean)
-            removed = self._batches(self._expired, self._remove)
-            uploads = self._batches(self._expired_uploads, self._drop_uploads)
-            files = self._batches(
-                lambda now: Files(self.database).expired(now, BATCH), self._drop_files
-            )
-        finally:
-            end_turn(self.database, DUTY, self.holder, time.time() + self.settings.sweep_seconds)
+    def work(self) -> None:
+        # Ended jobs' times into the histograms, even where nobody scrapes /metrics.
+        while self._fold() == FOLD_BATCH:
+            pass
+        cleaned = self._batches(lambda now: self._uncleaned(), self._clean)
+        removed = self._batches(self._expired, self._remove)
+        uploads = self._batches(self._expired_uploads, self._drop_uploads)
+        files = self._batches(
+            lambda now: Files(self.database).expired(now, BATCH), self._drop_files
+        )
         if cleaned.files or removed.jobs or removed.files or uploads.files or files.files:
             log.info(
                 "retention_swept",
@@ -94,20 +68,17 @@ class Sweeper:
                 uploads_deleted=uploads.files,
                 files_deleted=files.files,
             )
-        return True
 
     def _batches(
         self, find: Callable[[float], list[T]], act: Callable[[Sequence[T]], Removed]
     ) -> Removed:
         jobs = files = 0
-        while not self._stopping.is_set():
+        while not self.stopping:
             batch = find(time.time())
             if batch:
                 done = act(batch)
                 jobs, files = jobs + done.jobs, files + done.files
-            if len(batch) < BATCH or not extend_turn(
-                self.database, DUTY, self.holder, LEASE_SECONDS
-            ):
+            if len(batch) < BATCH or not self.extend():
                 break
         return Removed(jobs, files)
 

@@ -19,7 +19,6 @@ from tilework.core.ids import holder_id
 from tilework.core.jobs import ClaimedTask
 from tilework.core.settings import Settings
 from tilework.queue import Completion, Queue
-from tilework.remote.clients import cancel_recorded
 from tilework.store.notify import IDLE_SECONDS, Polling, TaskSignal
 from tilework.worker.executor import TaskExecutor
 from tilework.worker.reply import Reply
@@ -108,12 +107,6 @@ class Worker:
         if time.monotonic() >= self._next_sweep:
             if recovered := self.queue.recover_expired():
                 log.warning("tasks_recovered", count=recovered)
-            # Deadlines are kept by the same sweep: whichever host sweeps first cancels.
-            if overdue := self.queue.cancel_overdue():
-                log.info("jobs_canceled_past_deadline", count=len(overdue))
-                for job in overdue:  # nobody waits on what a provider still runs for them
-                    if job.remote:
-                        cancel_recorded(self.settings, job.remote, job.id)
             self._next_sweep = time.monotonic() + self.settings.lease_seconds / 2
         return self.queue.claim(self.worker_id, self._batch, self.settings.lease_seconds)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
@@ -34,7 +35,9 @@ CONTRACT_FIELDS = {
     "params.mask.url": "mask_url",
     "params.project_id": "project_id",
     "params.user_id": "user_id",
+    "deadline": "timeout_seconds",
 }
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 
 
 class RenderJobRequest(BaseModel):
@@ -46,6 +49,10 @@ class RenderJobRequest(BaseModel):
     project_id: str | None = Field(None, pattern=SAFE_ID)
     user_id: str | None = Field(None, pattern=SAFE_ID)
     options: RenderOptions = Field(default_factory=RenderOptions)
+    # The contract's poll timeout, kept by the server: a render not finished this many seconds
+    # after its submit is failed with ``timeout`` (the job's ``deadline``), so a client that
+    # stops polling then reads the same end the server recorded.
+    timeout_seconds: float | None = Field(None, gt=0, le=MAX_TIMEOUT_SECONDS)
 
 
 def job_request(body: RenderJobRequest) -> JobRequest:
@@ -57,7 +64,10 @@ def job_request(body: RenderJobRequest) -> JobRequest:
     }
     if body.mask_url is not None:
         params["mask"] = {"url": str(body.mask_url)}
-    return JobRequest("render", {"url": str(body.image_url)}, params, project=body.project_id)
+    deadline = None if body.timeout_seconds is None else time.time() + body.timeout_seconds
+    return JobRequest(
+        "render", {"url": str(body.image_url)}, params, project=body.project_id, deadline=deadline
+    )
 
 
 def status_of(job: JobRecord, services: Services) -> dict[str, Any]:
@@ -67,7 +77,7 @@ def status_of(job: JobRecord, services: Services) -> dict[str, Any]:
         return {"job_id": job.id, "status": "completed", "result_url": url}
     if not job.status.terminal:
         return {"job_id": job.id, "status": "processing"}
-    if job.status is JobStatus.CANCELED:
+    if job.status is JobStatus.CANCELED and job.error_code != ErrorCode.TIMEOUT:
         code, message = ErrorCode.PIPELINE_ERROR, "the job was canceled"
     else:
         code = contract_code(ErrorCode(job.error_code or ErrorCode.PIPELINE_ERROR))
