@@ -11,9 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
+from tilework.core.ids import holder_id
 from tilework.store.database import Database
 from tilework.store.leasing import Leased
-from tilework.core.ids import holder_id
 from tilework.store.schema import duty_leases
 
 log = structlog.get_logger("tilework.duties")
