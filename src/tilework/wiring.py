@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tilework.api.deliveries import delivery_renderer
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.keys import DEFAULT_TENANT
+from tilework.core.keys import DEFAULT_TENANT, Role
 from tilework.core.settings import ADMIN_KEY_FILE, Settings
 from tilework.objects.factory import open_object_store
 from tilework.ops.registry import Registry
@@ -138,7 +138,7 @@ def ensure_admin_key(settings: Settings, keys: ApiKeys) -> Path | None:
         return path
     if keys.any_admin():
         return None
-    _, secret = keys.create(DEFAULT_TENANT, "admin (made at first start)", admin=True)
+    _, secret = keys.create(DEFAULT_TENANT, "admin (made at first start)", role=Role.ADMIN)
     settings.home.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

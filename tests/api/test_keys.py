@@ -67,6 +67,42 @@ def test_keys_are_stored_as_hashes_and_only_admins_manage_them(
         assert acme.current_key()["tenant"].startswith("t-")
 
 
+def test_roles_a_read_only_key_reads_and_changes_nothing(api: InProcessApi, tmp_path: Path) -> None:
+    """Roles are on the key (``role``: read_only, operator, admin), and /v1 honours them: a
+    read-only key of a tenant reads that tenant's jobs and files and is refused every change."""
+    with api.client() as admin:
+        operator = admin.create_key("roles", "works")
+        reader = admin.create_key("roles", "watches", role="read_only")
+        made_admin = admin.create_key("roles", "old style", admin=True)
+        listed = {key["id"]: key for key in admin.keys()["items"]}
+        refused = admin._http.post(
+            "/v1/keys", json={"tenant": "roles", "name": "x", "admin": True, "role": "operator"}
+        )
+    assert error_of(refused) == (422, "validation_failed")
+    assert refused.json()["error"]["details"]["errors"][0]["field"] == "role"
+    assert (operator["role"], operator["admin"]) == ("operator", False)
+    assert (listed[reader["id"]]["role"], listed[made_admin["id"]]["role"]) == (
+        "read_only",
+        "admin",
+    )
+    with api.client(operator["key"]) as works, api.client(reader["key"]) as watches:
+        image = images.photo(tmp_path / "p.png", 8, 8)
+        job = works.submit("resize", key=works.upload(image)["key"], params={"width": 4})
+        assert watches.job(job["id"])["id"] == job["id"]
+        assert [each["id"] for each in watches.jobs()["items"]] == [job["id"]]
+        assert watches.current_key()["role"] == "read_only"
+        for change in (
+            lambda: watches.upload(image),
+            lambda: watches.submit("resize", key="whatever.png", params={"width": 4}),
+            lambda: watches.cancel(job["id"]),
+            lambda: watches.create_key("roles", "escalate"),
+        ):
+            with pytest.raises(ApiError) as no:
+                change()
+            assert (no.value.status, no.value.code) == (403, "forbidden"), no.value
+        assert works.cancel(job["id"])["status"] == "canceled"
+
+
 def test_another_tenants_ids_are_404_everywhere(api: InProcessApi, tmp_path: Path) -> None:
     with api.tenant() as acme, api.tenant() as globex, api.anonymous() as anyone:
         done = check_tenants_apart(acme, globex, anyone, finish(api), tmp_path)

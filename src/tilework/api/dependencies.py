@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from tilework.core.keys import ApiKey
-from tilework.service.access import require_admin
+from tilework.service.access import require_admin, require_role
 from tilework.service.services import Services
 
 
@@ -25,7 +25,7 @@ async def caller(request: Request) -> ApiKey:
     services: Services = request.app.state.tilework
     key = await services.authenticator.authenticate(request.headers.get("authorization"))
     services.limits.take_for(key)
-    return key
+    return require_role(key, request.method)
 
 
 async def admin(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:

@@ -8,6 +8,7 @@ import typer
 
 from tilework.cli.calls import call, connect
 from tilework.cli.output import JsonOption, emit, render_keys, render_mapping_plain
+from tilework.core.keys import Role
 
 app = typer.Typer(
     help="Create, list and revoke API keys (needs an admin key).", no_args_is_help=True
@@ -18,7 +19,11 @@ app = typer.Typer(
 def keys_create(
     tenant: Annotated[str, typer.Option(help="Whose jobs the key makes (a-z, 0-9, _ and -).")],
     name: Annotated[str, typer.Option(help="What the key is for.")],
-    admin: Annotated[bool, typer.Option("--admin", help="May manage keys.")] = False,
+    role: Annotated[
+        Role,
+        typer.Option(help="read_only (reads only), operator (its tenant's work), admin (all)."),
+    ] = Role.OPERATOR,
+    admin: Annotated[bool, typer.Option("--admin", help="The same as --role admin.")] = False,
     credits: Annotated[
         float | None, typer.Option(help="A credit balance its jobs spend (default: free).")
     ] = None,
@@ -28,7 +33,7 @@ def keys_create(
 ) -> None:
     """Make a key; its secret is printed this once."""
     limits = {
-        "admin": admin,
+        "role": (Role.ADMIN if admin else role).value,
         "credits": credits,
         "rate_per_minute": rate_per_minute,
         "max_queued_jobs": max_queued_jobs,

@@ -136,14 +136,14 @@ def render_page(page: dict[str, Any]) -> None:
 
 
 def render_keys(page: dict[str, Any]) -> None:
-    table = Table("id", "tenant", "name", "admin", "prefix", "credits", "revoked")
+    table = Table("id", "tenant", "name", "role", "prefix", "credits", "revoked")
     id_column(table, [key["id"] for key in page["items"]])
     for key in page["items"]:
         table.add_row(
             key["id"],
             key["tenant"],
             key["name"],
-            "yes" if key["admin"] else "",
+            key["role"],
             key["prefix"] + "…",
             "" if key["credits"] is None else f"{key['credits']:g}",
             key["revoked_at"] or "",

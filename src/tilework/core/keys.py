@@ -11,6 +11,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 
 SECRET_PREFIX = "tw_"
 SECRET_SHAPE = re.compile(r"^tw_[A-Za-z0-9_-]{43}$")
@@ -19,18 +20,38 @@ TENANT_SHAPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")  # fits secret names (6
 DEFAULT_TENANT = "default"
 
 
+class Role(StrEnum):
+    """What a key may do. ``read_only``: read its tenant's jobs, files and queue, change
+    nothing; ``operator``: also submit, cancel, retry, upload and delete, in its tenant;
+    ``admin``: also manage keys and read every tenant (metrics, the queue, the console's
+    tenant filter): the one cross-tenant role."""
+
+    READ_ONLY = "read_only"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
 @dataclass(frozen=True)
 class ApiKey:
     id: str
     tenant: str
     name: str
-    admin: bool
+    role: Role
     prefix: str
     created_at: float
     revoked_at: float | None
     credits: float | None = None  # None: this key's jobs cost nothing
     rate_per_minute: int | None = None  # None: the server's default
     max_queued_jobs: int | None = None
+
+    @property
+    def admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def may_change(self) -> bool:
+        """Whether it may do more than read."""
+        return self.role is not Role.READ_ONLY
 
 
 def new_secret() -> str:

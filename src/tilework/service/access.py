@@ -72,6 +72,19 @@ def unauthorized() -> TileworkError:
     )
 
 
+READING = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def require_role(key: ApiKey, method: str) -> ApiKey:
+    """``key`` if its role allows a request of ``method``; a read-only key changing anything
+    is ``forbidden``."""
+    if not key.may_change and method.upper() not in READING:
+        raise TileworkError(
+            ErrorCode.FORBIDDEN, "this key is read-only: it may read, not change anything"
+        )
+    return key
+
+
 def require_admin(key: ApiKey) -> ApiKey:
     """``key`` if it is an admin key; raises ``forbidden`` otherwise."""
     if not key.admin:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from tilework.core.keys import (
     SHOWN_CHARS,
     ApiKey,
+    Role,
     new_key_id,
     new_secret,
     secret_hash,
@@ -29,7 +30,7 @@ class ApiKeys:
         tenant: str,
         name: str,
         *,
-        admin: bool = False,
+        role: Role = Role.OPERATOR,
         credits: float | None = None,
         rate_per_minute: int | None = None,
         max_queued_jobs: int | None = None,
@@ -43,7 +44,7 @@ class ApiKeys:
             "prefix": secret[:SHOWN_CHARS],
             "tenant": tenant,
             "name": name,
-            "admin": admin,
+            "role": role.value,
             "credits": credits,
             "rate_per_minute": rate_per_minute,
             "max_queued_jobs": max_queued_jobs,
@@ -96,7 +97,7 @@ class ApiKeys:
 
     def any_admin(self) -> bool:
         query = sa.select(api_keys.c.id).where(
-            api_keys.c.admin.is_(True), api_keys.c.revoked_at.is_(None)
+            api_keys.c.role == Role.ADMIN.value, api_keys.c.revoked_at.is_(None)
         )
         with self.db.read() as conn:
             return conn.execute(query.limit(1)).first() is not None
@@ -107,7 +108,7 @@ def _key(row: Mapping[Any, Any]) -> ApiKey:
         id=row["id"],
         tenant=row["tenant"],
         name=row["name"],
-        admin=bool(row["admin"]),
+        role=Role(row["role"]),
         prefix=row["prefix"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],

@@ -198,7 +198,7 @@ api_keys = sa.Table(
     sa.Column("prefix", sa.String(16), nullable=False),  # the secret's first characters, shown
     sa.Column("tenant", sa.String(64), nullable=False),
     sa.Column("name", sa.String(128), nullable=False),
-    sa.Column("admin", sa.Boolean, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # core.keys.Role
     sa.Column("credits", sa.Float),  # the balance not yet reserved or spent
     sa.Column("rate_per_minute", sa.Integer),  # null: the server's default
     sa.Column("max_queued_jobs", sa.Integer),  # null: the server's default

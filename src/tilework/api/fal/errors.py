@@ -15,6 +15,7 @@ from tilework.api.errors import error_headers, field_errors, unreadable_body
 from tilework.api.fal.views import error_body
 from tilework.core.errors import TileworkError
 from tilework.core.keys import ApiKey
+from tilework.service.access import require_role
 
 
 class FalRoute(APIRoute):
@@ -51,7 +52,7 @@ async def fal_caller(request: Request) -> ApiKey:
     bearer = f"Bearer {secret}" if scheme.lower() == "key" else f"{scheme} {secret}"
     key: ApiKey = await services.authenticator.authenticate(bearer)
     services.limits.take_for(key)
-    return key
+    return require_role(key, request.method)
 
 
 FalCaller = Annotated[ApiKey, Depends(fal_caller)]

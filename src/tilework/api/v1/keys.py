@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tilework.api.dependencies import Admin, AppServices, Caller
 from tilework.api.v1.bodies import iso
-from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.keys import TENANT_SHAPE, ApiKey
+from tilework.core.errors import ErrorCode, TileworkError, field_failures
+from tilework.core.keys import TENANT_SHAPE, ApiKey, Role
 from tilework.service.services import Services
 from tilework.store.credits import ledger
 
@@ -22,7 +22,14 @@ class KeyCreate(BaseModel):
 
     tenant: str = Field(pattern=TENANT_SHAPE.pattern, description="Whose jobs the key makes.")
     name: str = Field(min_length=1, max_length=128, description="What the key is for.")
-    admin: bool = Field(False, description="Admin keys manage keys.")
+    role: Role | None = Field(
+        None,
+        description=(
+            "read_only: reads its tenant, changes nothing; operator (the default): submits, "
+            "cancels, retries, in its tenant; admin: also manages keys and reads every tenant."
+        ),
+    )
+    admin: bool = Field(False, description="The same as role admin (kept for older callers).")
     credits: float | None = Field(
         None, ge=0, description="A credit balance its jobs spend; null means free."
     )
@@ -34,6 +41,7 @@ class KeyBody(BaseModel):
     id: str
     tenant: str
     name: str
+    role: Role
     admin: bool
     prefix: str = Field(description="The secret's first characters, to tell keys apart.")
     credits: float | None
@@ -56,6 +64,7 @@ def key_body(key: ApiKey) -> KeyBody:
         id=key.id,
         tenant=key.tenant,
         name=key.name,
+        role=key.role,
         admin=key.admin,
         prefix=key.prefix,
         credits=key.credits,
@@ -68,10 +77,13 @@ def key_body(key: ApiKey) -> KeyBody:
 
 @router.post("", status_code=201, response_model=CreatedKey)
 def create_key(body: KeyCreate, services: AppServices, _: Admin) -> CreatedKey:
+    if body.admin and body.role not in (None, Role.ADMIN):
+        raise field_failures([(("role",), "contradicts admin: true (which is role admin)")])
+    role = Role.ADMIN if body.admin else body.role or Role.OPERATOR
     key, secret = services.keys.create(
         body.tenant,
         body.name,
-        admin=body.admin,
+        role=role,
         credits=body.credits,
         rate_per_minute=body.rate_per_minute,
         max_queued_jobs=body.max_queued_jobs,
