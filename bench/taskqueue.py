@@ -74,14 +74,18 @@ def warm_up(queue: SqlQueue, database: Database) -> None:
     wait_until_done(database, 1, timeout=START_SECONDS)
 
 
-def drain(url: str, scratch: Path, tasks: int, workers: int) -> float:
-    """tasks/s for ``tasks`` no-op tasks committed before the clock starts."""
+def drain(url: str, scratch: Path, tasks: int, workers: int, fair_share: bool = True) -> float:
+    """tasks/s for ``tasks`` no-op tasks committed before the clock starts; ``fair_share``:
+    whether the worker's claims serve tenants in turn (the default) or first come, first
+    served (one tenant waits here, so the two differ only by what the fair claim costs)."""
     home = scratch / "drain-home"
     settings = Settings(home=home, database_url=url, max_queued=tasks + 1)
     database = Database(url)
     migrate(database)
     queue = SqlQueue(database, Registry.load(settings), queue_policy(settings))
-    env = tilework_env(home, database_url=url, log_level="warning", max_queued=tasks + 1)
+    env = tilework_env(
+        home, database_url=url, log_level="warning", max_queued=tasks + 1, fair_share=fair_share
+    )
     worker = WorkerProcess(env, scratch / "drain-worker.log", workers=workers)
     try:
         warm_up(queue, database)
@@ -176,12 +180,22 @@ def main() -> None:
                 # A home of its own: one server's admin key means nothing to the other's database.
                 rate = end_to_end(url, scratch / backend, args.jobs, args.workers)
             print(f"tilework end to end, {backend:<10}: {rate:8.0f} jobs/s  ({args.jobs} jobs)")
+        with fresh_database("postgresql", scratch) as url:
+            results["unfair drain"] = rate = drain(
+                url, scratch, args.tasks, args.workers, fair_share=False
+            )
+        print(f"tilework drain, postgresql, fair share off: {rate:8.0f} tasks/s")
 
     anchor = results["pgqueuer batch 100"]
     pg, lite = results["postgresql drain"], results["sqlite drain"]
     print(
         f"PostgreSQL drain {pg:.0f} tasks/s = {pg / anchor:.2f}× pgqueuer batch 100 "
         f"({'MET' if pg >= anchor else 'MISSED'}: target ≥ 1×)"
+    )
+    unfair = results["unfair drain"]
+    print(
+        f"PostgreSQL drain, fair share off {unfair:.0f} tasks/s = {unfair / anchor:.2f}× "
+        f"pgqueuer batch 100 (fair share on: {pg / anchor:.2f}×; issue 28: must not fall)"
     )
     print(
         f"SQLite drain {lite:.0f} tasks/s "

@@ -99,11 +99,15 @@ class Client:
         webhook: dict[str, Any] | None = None,
         destination: str | dict[str, Any] | None = None,
         cache: bool | None = None,
+        priority: int | None = None,
+        run_at: str | None = None,
+        deadline: str | None = None,
     ) -> JobBody:
         """Submit a job; ``webhook`` is ``{"url", "events"?, "format"?}`` and ``destination``
         a name or ``{"name", "vars"?}``, as ``POST /v1/jobs`` takes them; ``cache`` False runs
-        it even when an equal job's outputs are retained. Neither ``key`` nor ``url``: a job
-        without an input (``predict``)."""
+        it even when an equal job's outputs are retained; ``run_at`` and ``deadline`` are ISO
+        8601 times with their offsets. Neither ``key`` nor ``url``: a job without an input
+        (``predict``)."""
         body: dict[str, Any] = {"operation": operation, "params": params or {}}
         if key is not None:
             body["input"] = {"key": key}
@@ -117,6 +121,8 @@ class Client:
             body["idempotency_key"] = idempotency_key
         if cache is not None:
             body["cache"] = cache
+        scheduling = {"priority": priority, "run_at": run_at, "deadline": deadline}
+        body.update({name: value for name, value in scheduling.items() if value is not None})
         return self._call("POST", "/v1/jobs", json=body)
 
     def job(self, job_id: str) -> JobBody:

@@ -32,6 +32,7 @@ from tilework.webhooks.deliverer import Deliverer
 from tilework.worker.deadlines import Deadlines
 from tilework.worker.pool import Duty, WorkerPool
 from tilework.worker.presence import Presence
+from tilework.worker.previews import Previews
 
 
 def queue_policy(settings: Settings) -> QueuePolicy:
@@ -40,6 +41,7 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         retry_base_seconds=settings.retry_base_seconds,
         retry_max_seconds=settings.retry_max_seconds,
         max_queued=settings.max_queued,
+        fair_share=settings.fair_share,
         tenant_weights=settings.tenant_weights,
         tenant_limits=settings.tenant_limits,
         operation_limits=settings.operation_limits,
@@ -98,13 +100,14 @@ def build_worker_pool(settings: Settings, count: int) -> WorkerPool:
     devices = model_devices(settings.device) if count else []
     models = ModelProcesses(devices, required=settings.device != "auto")
     # Every host that works sends webhooks too, claimed with the same leases as tasks, and
-    # takes its turns at the retention sweep and at deadlines.
+    # takes its turns at the retention sweep, deadlines and the console's previews.
     duties: list[Duty] = (
         [
             build_deliverer(settings, database),
             Sweeper(settings, database, open_object_store(settings)),
             Presence(settings, database, count),
             Deadlines(settings, queue, database),
+            Previews(database, open_object_store(settings)),
         ]
         if count
         else []

@@ -225,3 +225,22 @@ def test_a_scheduled_start_waits_and_a_deadline_cancels_with_timeout(
     assert done["started_at"] >= later["run_at"]
     assert stopped["status"] == "canceled" and stopped["error"]["code"] == "timeout"
     assert stopped["started_at"] is None
+
+
+@pytest.mark.parametrize("fair_share", [True, False])
+def test_with_fair_share_off_claims_are_first_come_first_served(
+    backend: str, make_api: MakeApi, fair_share: bool
+) -> None:
+    """``TILEWORK_FAIR_SHARE=false`` (kept for measuring what fairness costs): one claim takes
+    the oldest tasks whoever's they are; fair, it takes the later tenant's too."""
+    app = make_api(backend, fair_share=fair_share)
+    tenant_b = app.tenant_key()
+    post_job(app, operation="noop", params={"tasks": 6})
+    post_job(app, tenant_b, operation="noop")
+    claimed = app.services.queue.claim("test-host:1:0", 4, 30)
+    tenants = [claimed_task.tenant for claimed_task in claimed]
+    assert len(claimed) == 4
+    if fair_share:
+        assert tenants.count("default") == 3 and len(set(tenants)) == 2, tenants
+    else:
+        assert tenants == ["default"] * 4, tenants

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from tilework import __version__
 from tilework.api import health, metrics
 from tilework.api.bodylimit import BodyLimit
+from tilework.api.console.routes import install_console
 from tilework.api.docs import install_docs
 from tilework.api.errors import install_error_handlers
 from tilework.api.fal import jwks as fal_jwks
@@ -108,4 +109,5 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(module.router)
     install_openapi(app, [module.router for module in routers], services.registry)
     install_docs(app)
+    install_console(app, services)
     return app

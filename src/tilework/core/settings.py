@@ -293,6 +293,12 @@ class Settings(BaseSettings):
         description="How long an ended job (its rows, events, deliveries and files under "
         "jobs/<id>/) is kept after it ends; 0 keeps jobs forever.",
     )
+    fair_share: bool = Field(
+        True,
+        description="Claims serve the tenants in turn (fair share, weighted by tenant_weights); "
+        "false: first come, first served across tenants (priorities still first). Kept for "
+        "measuring what fair share costs (bench/taskqueue.py runs both).",
+    )
     tenant_weights: dict[str, float] = Field(
         default_factory=dict,
         description="Fair share between tenants: a claim serves first the tenant with the "

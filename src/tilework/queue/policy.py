@@ -15,6 +15,7 @@ class QueuePolicy:
     retry_max_seconds: float = 300.0
     max_queued: int = 10_000
     # Fair share and concurrency limits (``queue.sql.scheduling``): by tenant and operation.
+    fair_share: bool = True
     tenant_weights: dict[str, float] = field(default_factory=dict)
     tenant_limits: dict[str, int] = field(default_factory=dict)
     operation_limits: dict[str, int] = field(default_factory=dict)

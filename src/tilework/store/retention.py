@@ -18,6 +18,7 @@ from tilework.store.deliveries import DeliveryStatus
 from tilework.store.histograms import fold
 from tilework.store.schema import (
     job_events,
+    job_previews,
     job_uploads,
     jobs,
     provider_slots,
@@ -93,7 +94,7 @@ def delete_jobs(conn: sa.Connection, job_ids: Sequence[str], reason: str) -> int
     fold(conn, job_ids=ended)  # their times stay in the histograms after their rows go
     task_ids = sa.select(tasks.c.id).where(tasks.c.job_id.in_(ended))
     conn.execute(provider_slots.delete().where(provider_slots.c.task_id.in_(task_ids)))
-    for table in (webhook_deliveries, job_events, job_uploads, tasks):
+    for table in (webhook_deliveries, job_events, job_uploads, job_previews, tasks):
         conn.execute(table.delete().where(table.c.job_id.in_(ended)))
     conn.execute(jobs.delete().where(jobs.c.id.in_(ended)))
     add(conn, "jobs_deleted_total", len(ended), reason=reason)

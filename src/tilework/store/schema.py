@@ -75,6 +75,8 @@ jobs = sa.Table(
     # Whether its times are in the histograms yet (``store.histograms.fold``): ended jobs are
     # folded in after the fact, so ending a job writes nothing more for its metrics.
     sa.Column("observed", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Whether its console previews were made (``worker.previews``), or it ended before them.
+    sa.Column("previewed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_tenant_id", "tenant", "id"),
     sa.Index("ix_jobs_key_status", "key_id", "status"),
@@ -87,6 +89,7 @@ jobs = sa.Table(
     sa.Index("ix_jobs_tenant_cache", "tenant", "cache_key"),
     # Ended jobs not yet in the histograms, oldest first, for the fold.
     sa.Index("ix_jobs_observed_completed", "observed", "completed_at"),
+    sa.Index("ix_jobs_previewed_completed", "previewed", "completed_at"),
 )
 
 tasks = sa.Table(
@@ -114,6 +117,9 @@ tasks = sa.Table(
     sa.Column("completed_at", sa.Float),
     # The task's own limit (an operation's per-stage timeout); null means the workers' limit.
     sa.Column("timeout_seconds", sa.Float),
+    # Its failed attempts, oldest first (``queue.sql.stages``): worker, times, error, what
+    # followed. Written on failures only; the attempt that succeeded is the row itself.
+    sa.Column("attempt_log", sa.JSON),
     # The payload's format (``core.jobs.TASK_FORMAT`` of the host that wrote it): a host claims
     # only what it can read, so during a rolling upgrade newer tasks wait for a newer host.
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
@@ -336,6 +342,40 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("target", sa.String(128), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
+)
+
+# Small images of an ended job for the console (``worker.previews``): its input's and outputs'
+# thumbnails, an upscale's comparison crops. A few tens of kilobytes a job, deleted with it.
+job_previews = sa.Table(
+    "job_previews",
+    metadata,
+    sa.Column(
+        "job_id", sa.String(26), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("media_type", sa.String(32), nullable=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# The console's bulk actions: cancel or retry everything a filter matched, worked through in
+# the background, their progress kept here.
+bulk_actions = sa.Table(
+    "bulk_actions",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("tenant", sa.String(64)),  # null: every tenant (an admin's)
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("filter", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("skipped", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("error", sa.Text),
 )
 
 # A tenant's own buckets that jobs deliver outputs to. The credentials are sealed

@@ -104,6 +104,18 @@ def claim_fairly(
 ) -> list[sa.Row[Any]]:
     if policy.limited:
         dialect.lock_for_limits(conn)
+    elif not policy.fair_share:  # first come, first served: every tenant's tasks as one queue
+        taken = leased.claim(
+            conn,
+            dialect,
+            now=now,
+            limit=limit,
+            holder=holder,
+            lease_seconds=lease_seconds,
+            order=TENANT_ORDER,
+            **values,
+        )
+        return sorted(taken, key=lambda row: (row.rank, row.id))
     tenants = waiting_tenants(conn)
     if len(tenants) > 1 or policy.limited:
         now_running = running(conn, holder_host(holder))

@@ -164,6 +164,7 @@ class Stages:
             "error_message": error.message,
             "worker_id": None,
             "lease_until": None,
+            "attempt_log": _logged_attempt(conn, task, error, lost, decision, now),
         }
         if lost:
             add(conn, "task_lease_expired_total", operation=job.operation)
@@ -256,3 +257,45 @@ def _set_stage(conn: sa.Connection, job_id: str, stage: int, count: int) -> None
 def _undelivered(output: dict[str, Any]) -> dict[str, Any]:
     """An output as it was made: where another job delivered it is that job's own."""
     return {name: value for name, value in output.items() if name != "delivered"}
+
+
+# What followed a failed attempt, by the decision's type (``queue.workflow``).
+AFTER_FAILURE = {"Retry": "retried", "Substitute": "substituted", "FailJob": "failed the job"}
+ATTEMPT_LOG_ENTRIES = 20  # a task's log keeps its first attempts and its last ones
+ERROR_CHARS = 500
+
+
+def _logged_attempt(
+    conn: sa.Connection,
+    task: TaskRecord,
+    error: TileworkError,
+    lost: bool,
+    decision: object,
+    now: float,
+) -> list[dict[str, Any]]:
+    """The task's attempt log with this failed attempt added: who ran it, from when, how it
+    ended and what follows (a retry, a substitute, the end). Read here, on the failure path
+    only: a success writes nothing to it."""
+    row = conn.execute(
+        sa.select(tasks.c.attempt_log, tasks.c.worker_id, tasks.c.started_at).where(
+            tasks.c.id == task.id
+        )
+    ).one()
+    logged = list(row.attempt_log or [])
+    logged.append(
+        {
+            "attempt": task.attempts,
+            "kind": task.kind,
+            "worker": row.worker_id,
+            "started_at": row.started_at,
+            "ended_at": now,
+            "error_code": error.code.value,
+            "error": error.message[:ERROR_CHARS],
+            "lease_expired": lost,
+            "then": AFTER_FAILURE.get(type(decision).__name__, "ended"),
+        }
+    )
+    if len(logged) > ATTEMPT_LOG_ENTRIES:
+        half = ATTEMPT_LOG_ENTRIES // 2
+        logged = logged[:half] + logged[-half:]
+    return logged
