@@ -146,11 +146,12 @@ def test_sign_in_watch_an_upscale_to_its_pictures_and_tiles(
         assert job["id"] not in browser.find_element(By.ID, "jobs").text
 
 
-def test_cancel_with_the_button_and_what_is_refused(server: ServerProcess) -> None:
+def test_cancel_with_the_button_and_what_is_refused(server: ServerProcess, tmp_path: Path) -> None:
     key = server.tenant_key()
     with server.client(key) as client:
         tenant = client.current_key()["tenant"]
-        job = client.submit("noop", params={"sleep_ms": 20_000})
+        tiny = client.upload(images.photo(tmp_path / "tiny.png", 8, 8))["key"]
+        job = client.submit("noop", key=tiny, params={"sleep_ms": 20_000})
     with server.client() as admin:
         reader = admin.create_key(tenant, "watches", role="read_only")["key"]
     with offline_browser() as browser:
@@ -179,14 +180,17 @@ def test_cancel_with_the_button_and_what_is_refused(server: ServerProcess) -> No
         assert client.job(job["id"])["retried_by"] is None
 
 
-def test_a_bulk_retry_of_everything_a_filter_matches(server: ServerProcess) -> None:
+def test_a_bulk_retry_of_everything_a_filter_matches(server: ServerProcess, tmp_path: Path) -> None:
     key = server.tenant_key()
     later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
     with server.client(key) as client:
-        doomed = [client.submit("noop", params={"tasks": 2}, run_at=later) for _ in range(3)]
+        tiny = client.upload(images.photo(tmp_path / "tiny.png", 8, 8))["key"]
+        doomed = [
+            client.submit("noop", key=tiny, params={"tasks": 2}, run_at=later) for _ in range(3)
+        ]
         for job in doomed:
             client.cancel(job["id"])
-        kept = client.wait(client.submit("noop")["id"])
+        kept = client.wait(client.submit("noop", key=tiny)["id"])
     assert kept["status"] == "succeeded"
     with offline_browser() as browser:
         sign_in(browser, server, key)

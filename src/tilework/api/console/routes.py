@@ -336,9 +336,8 @@ def job_preview(job_id: str, name: str, who: Signed, services: AppServices) -> R
     found = preview(services.database, job_id, who.tenant, name)
     if found is None:
         return Response("no such preview", status_code=404)
-    return Response(
-        found.data, media_type=found.media_type, headers={"Cache-Control": "private, max-age=3600"}
-    )
+    # Never kept by the browser: the next key signed in there may be another tenant's.
+    return Response(found.data, media_type=found.media_type, headers=NO_STORE)
 
 
 @router.get("/bulk/{bulk_id}")
