@@ -18,6 +18,7 @@ from tests.support.api import InProcessApi, MakeApi
 from tests.support.loopback import LOOPBACK
 from tests.support.receiver import receiving
 from tilework.store.audit import audited
+from tilework.store.previews import previews_of
 from tilework.worker.previews import Previews
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -118,11 +119,14 @@ def test_previews_are_made_once_a_job_ends_and_shown_to_its_tenant(
         resized = acme.submit("resize", key=key, params={"width": 300})
         palettes = [["#1a2b3c", "#f0e0d0"], ["#ff8800", "#004488", "#ffffff"]]
         paletted = acme.submit("palette", key=key, params={"palettes": palettes})
+        imageless = acme.submit("noop", key=key)  # succeeds making no image: no previews
         acme_key = acme._http.headers["authorization"].removeprefix("Bearer ")
         globex_key = globex._http.headers["authorization"].removeprefix("Bearer ")
     api.work()
     previews = Previews(api.services.database, api.services.objects)
     assert previews.turn()
+    assert previews_of(api.services.database, imageless["id"]) == []
+    assert len(previews_of(api.services.database, paletted["id"])) == 1 + len(palettes)
     with signed_in(api, acme_key) as browser:
         page = browser.get(f"/console/jobs/{resized['id']}")
         assert 'id="preview-input"' in page.text and 'id="preview-output-0"' in page.text

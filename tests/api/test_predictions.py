@@ -16,6 +16,7 @@ from tests.support.api import InProcessApi, MakeApi
 from tests.support.documented import REPLICATE_PREDICTION
 from tests.support.rows import execute
 from tilework.core.errors import TileworkError
+from tilework.worker.deadlines import Deadlines
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def test_a_cancel_after_that_is_no_duration_is_refused(
     assert tenant.get("/v1/predictions").json()["results"] == []
 
 
-def test_a_prediction_past_its_deadline_is_canceled_by_the_workers_sweep(
+def test_a_prediction_past_its_deadline_is_canceled_by_the_deadlines_duty(
     api: InProcessApi, tenant: httpx.Client, image: str
 ) -> None:
     doomed = create(tenant, image, Cancel_After="1h").json()
@@ -85,6 +86,7 @@ def test_a_prediction_past_its_deadline_is_canceled_by_the_workers_sweep(
         "UPDATE jobs SET deadline = 1 WHERE id = :id",
         id=doomed["id"],
     )
+    assert Deadlines(api.settings, api.services.queue, api.services.database).turn()
     api.work()
     canceled = tenant.get(f"/v1/predictions/{doomed['id']}").json()
     assert canceled["status"] == "canceled" and canceled["output"] is None

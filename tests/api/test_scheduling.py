@@ -21,7 +21,7 @@ from tilework.worker.deadlines import Deadlines
 # The fair-share test's tasks: long beside a claim's and a commit's overhead (a few tens of
 # milliseconds on a loaded machine), so its bound of two task durations measures the
 # scheduling, not the overhead.
-TASK_SECONDS = 0.5
+TASK_SECONDS = 2.0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -43,9 +43,9 @@ def running_count(app: InProcessApi) -> int:
     return sum(each.running for each in app.services.queue.tenant_queues())
 
 
-def latest_start(app: InProcessApi) -> float:
-    """When the last of the running tasks started (unix seconds)."""
-    query = sa.select(sa.func.max(tasks.c.started_at)).where(tasks.c.status == "running")
+def earliest_start(app: InProcessApi) -> float:
+    """When the first of the running tasks started (unix seconds)."""
+    query = sa.select(sa.func.min(tasks.c.started_at)).where(tasks.c.status == "running")
     with app.services.database.read() as conn:
         return float(conn.execute(query).scalar_one())
 
@@ -88,8 +88,10 @@ def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
 ) -> None:
     """Tenant A's job of 400 tasks holds both workers; tenant B's one-task job, submitted
     after it, finishes within two task durations of its submit: at most one of A's tasks
-    ends first (first come, first served would make it wait for the 400: 100 s)."""
-    app = make_api(backend)
+    ends first (first come, first served would make it wait for the 400: 800 s)."""
+    # In-process workers run a task in their own thread, heartbeating only between tasks: a
+    # lease longer than a task keeps its task theirs.
+    app = make_api(backend, lease_seconds=4 * TASK_SECONDS)
     tenant_b = app.tenant_key()
     task_ms = int(TASK_SECONDS * 1000)
     big = post_job(app, operation="noop", params={"tasks": 400, "sleep_ms": task_ms})
@@ -98,17 +100,18 @@ def test_another_tenants_one_task_job_does_not_wait_behind_400_tasks(
         for _ in range(2):
             workers.enter_context(app.working())
         wait_until(lambda: running_count(app) == 2)
-        # Late in the workers' current tasks, so the next claims come after B's submit: B's
-        # wait is the rest of a task, then its own run. Claiming first come, first served,
-        # those claims would take A's next tasks and B would wait for all 400.
-        time.sleep(max(0.0, latest_start(app) + 0.8 * TASK_SECONDS - time.time()))
+        # Half a task into the first worker's current task, so both workers' next claims come
+        # after B's submit, with time to spare for a slow commit: B's wait is at most the
+        # rest of a task, then its own run. Claiming first come, first served, those claims
+        # would take A's next tasks and B would wait for all 400.
+        time.sleep(max(0.0, earliest_start(app) + 0.5 * TASK_SECONDS - time.time()))
         small = post_job(
             app, tenant_b, operation="noop", params={"sleep_ms": task_ms}, input=b_input
         )
         done = ended(app, small["id"], tenant_b)
         assert done["status"] == "succeeded", done
         waited = seconds_between(done["created_at"], done["completed_at"])
-        # A fifth of a task until a worker frees, its own run, and the overhead.
+        # Half a task until a worker frees, its own run, and the overhead.
         assert waited <= 2 * TASK_SECONDS, waited
         queued = {each.tenant: each.queued for each in app.services.queue.tenant_queues()}
         assert queued["default"] >= 380, queued  # A's job was still far from its end

@@ -47,34 +47,32 @@ class JobFilter:
     def conditions(self, tenant: str | None, since: float | None, until: float | None) -> list[Any]:
         """``tenant``: the tenant the caller is held to (None: any); ``since``, ``until``:
         the time range, parsed."""
-        found: list[Any] = []
-        if tenant is not None:
-            found.append(jobs.c.tenant == tenant)
-        elif self.tenant:
-            found.append(jobs.c.tenant == self.tenant)
-        if self.status:
-            found.append(jobs.c.status == self.status)
-        if self.operation:
-            found.append(jobs.c.operation == self.operation)
+        owner = tenant or self.tenant or None
+        equal = {
+            jobs.c.tenant: owner,
+            jobs.c.status: self.status,
+            jobs.c.operation: self.operation,
+            jobs.c.error_code: self.error,
+        }
+        found: list[Any] = [column == value for column, value in equal.items() if value]
         if since is not None:
             found.append(jobs.c.created_at >= since)
         if until is not None:
             found.append(jobs.c.created_at < until)
-        if self.error:
-            found.append(jobs.c.error_code == self.error)
         if self.idempotency_key:
-            # Stored under its tenant (``service.submit``): one tenant's key is not another's.
-            owner = tenant or self.tenant
-            if owner:
-                found.append(jobs.c.idempotency_key == f"{owner}/{self.idempotency_key}")
-            else:
-                suffix = f"%/{_escaped(self.idempotency_key)}"
-                found.append(jobs.c.idempotency_key.like(suffix, escape="\\"))
+            found.append(self._idempotency(owner))
         if self.text:
             # The params as their JSON text, on either database: a substring, no syntax.
             needle = _escaped(self.text[:TEXT_CHARS])
             found.append(sa.cast(jobs.c.params, sa.Text).like(f"%{needle}%", escape="\\"))
         return found
+
+    def _idempotency(self, owner: str | None) -> Any:
+        # Stored under its tenant (``service.submit``): one tenant's key is not another's.
+        if owner:
+            return jobs.c.idempotency_key == f"{owner}/{self.idempotency_key}"
+        suffix = f"%/{_escaped(self.idempotency_key)}"
+        return jobs.c.idempotency_key.like(suffix, escape="\\")
 
 
 def _escaped(text: str) -> str:

@@ -117,9 +117,6 @@ tasks = sa.Table(
     sa.Column("completed_at", sa.Float),
     # The task's own limit (an operation's per-stage timeout); null means the workers' limit.
     sa.Column("timeout_seconds", sa.Float),
-    # Its failed attempts, oldest first (``queue.sql.stages``): worker, times, error, what
-    # followed. Written on failures only; the attempt that succeeded is the row itself.
-    sa.Column("attempt_log", sa.JSON),
     # The payload's format (``core.jobs.TASK_FORMAT`` of the host that wrote it): a host claims
     # only what it can read, so during a rolling upgrade newer tasks wait for a newer host.
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
@@ -130,6 +127,9 @@ tasks = sa.Table(
     # The job's priority negated: ascending, like the id after it, so one plain index gives
     # a tenant's tasks in the order a claim takes them on both databases.
     sa.Column("rank", sa.Integer, nullable=False, server_default="0"),
+    # Its failed attempts, oldest first (``queue.sql.stages``): worker, times, error, what
+    # followed. Written on failures only; the attempt that succeeded is the row itself.
+    sa.Column("attempt_log", sa.JSON),
     # A tenant's due tasks in the order a claim takes them; also lists the tenants waiting
     # (it replaced the first-come-first-served (status, id)). The lease index finds lost ones.
     sa.Index("ix_tasks_tenant_claim", "status", "tenant", "rank", "id"),
@@ -204,12 +204,12 @@ api_keys = sa.Table(
     sa.Column("prefix", sa.String(16), nullable=False),  # the secret's first characters, shown
     sa.Column("tenant", sa.String(64), nullable=False),
     sa.Column("name", sa.String(128), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False),  # core.keys.Role
     sa.Column("credits", sa.Float),  # the balance not yet reserved or spent
     sa.Column("rate_per_minute", sa.Integer),  # null: the server's default
     sa.Column("max_queued_jobs", sa.Integer),  # null: the server's default
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float),
+    sa.Column("role", sa.String(16), nullable=False),  # core.keys.Role
 )
 
 # Every movement of a key's credits: grant, reserve (at submit), charge or release (at the end).

@@ -1,11 +1,13 @@
 """The console's previews, made by the workers once a job ends: a duty of every worker host,
 done by one host at a time for all of them (``store.duties``), every ``EVERY_SECONDS``.
 
-For each ended job not yet previewed: a thumbnail of its uploaded input and of its first
-``MAX_OUTPUTS`` image outputs, and for an upscale the comparison crops (``imaging.previews``),
-stored in ``job_previews`` (deleted with the job). A preview that cannot be made (an output
-that is not an image, a file already gone) is skipped and logged; the job is marked previewed
-either way, so nothing is tried twice.
+For each ended job not yet previewed that made images, or ended without making them: a
+thumbnail of its uploaded input and of its first ``MAX_OUTPUTS`` image outputs, and for an
+upscale the comparison crops (``imaging.previews``), stored in ``job_previews`` (deleted with
+the job). A job that succeeded making no image (``noop``, a hosted text model) gets none: a
+queue of thousands of such jobs costs one UPDATE per ``BATCH`` here, no image work. A preview
+that cannot be made (an output that is not an image, a file already gone) is skipped and
+logged; the job is marked previewed either way, so nothing is tried twice.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ log = structlog.get_logger("tilework.worker")
 DUTY = "previews"
 EVERY_SECONDS = 1.0
 LEASE_SECONDS = 120.0
-BATCH = 10
+BATCH = 100
 MAX_OUTPUTS = 4
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".gif", ".avif", ".heic")
 
@@ -50,14 +52,16 @@ class Previews(InTurns):
     def previews_of(self, job: JobRecord) -> dict[str, Preview]:
         objects = TenantObjects(self.store, job.tenant)
         made: dict[str, Preview] = {}
-        source = job.input.get("key")
-        if isinstance(source, str):
-            _make(made, job, "input", lambda: _thumbnail(objects, source))
         images = [
             str(output["key"])
             for output in job.outputs
             if str(output.get("key", "")).lower().endswith(IMAGE_SUFFIXES)
         ]
+        if job.status is JobStatus.SUCCEEDED and not images:
+            return made
+        source = job.input.get("key")
+        if isinstance(source, str):
+            _make(made, job, "input", lambda: _thumbnail(objects, source))
         for index, key in enumerate(images[:MAX_OUTPUTS]):
             _make(made, job, f"output-{index}", partial(_thumbnail, objects, key))
         if (
