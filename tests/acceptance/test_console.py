@@ -82,12 +82,10 @@ def test_sign_in_watch_an_upscale_to_its_pictures_and_tiles(
     server: ServerProcess, tmp_path: Path
 ) -> None:
     key, other = server.tenant_key(), server.tenant_key()
-    start = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
     with server.client(key) as client:
         upload = client.upload(images.photo(tmp_path / "photo.png", 64, 48))["key"]
-        job = client.submit("upscale", key=upload, params=UPSCALE, run_at=start, cache=False)
     with offline_browser() as browser:
-        browser.get(f"{server.url}/console/jobs/{job['id']}")
+        browser.get(f"{server.url}/console")
         wait_until(lambda: "/console/login" in browser.current_url, what="sent to sign in")
         browser.find_element(By.ID, "key").send_keys("tw_" + "x" * 43)
         browser.find_element(By.ID, "sign-in").click()
@@ -95,6 +93,12 @@ def test_sign_in_watch_an_upscale_to_its_pictures_and_tiles(
         assert "not a valid API key" in text(browser, "login-error")
         assert browser.get_cookie("tw_console") is None
 
+        # Submitted now, to start in a few seconds: the page first shows it queued.
+        start = (datetime.now(UTC) + timedelta(seconds=8)).isoformat()
+        with server.client(key) as client:
+            job = client.submit("upscale", key=upload, params=UPSCALE, run_at=start, cache=False)
+        browser.get(f"{server.url}/console/jobs/{job['id']}")
+        wait_until(lambda: "/console/login" in browser.current_url, what="sent to sign in")
         browser.find_element(By.ID, "key").send_keys(key)
         browser.find_element(By.ID, "sign-in").click()
         # Back where it was sent from, signed in with a cookie scripts cannot read.
