@@ -8,23 +8,15 @@ frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyvips
 
+from tilework.core.previews import Preview
+
 THUMBNAIL_PIXELS = 192  # the longer side of a thumbnail
 REGION_PIXELS = 160  # the side of the comparison's region, in output pixels
 QUALITY = 80
-MEDIA_TYPE = "image/webp"
-
-
-@dataclass(frozen=True)
-class Preview:
-    data: bytes
-    width: int
-    height: int
-    media_type: str = MEDIA_TYPE
 
 
 def thumbnail(path: Path) -> Preview:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from tilework.core.jobs import JobRecord
-from tilework.imaging.previews import Preview
+from tilework.core.previews import Preview
 from tilework.store.database import Database
 from tilework.store.records import job_from_row
 from tilework.store.schema import job_previews, jobs

@@ -18,7 +18,8 @@ from functools import partial
 import structlog
 
 from tilework.core.jobs import JobRecord, JobStatus
-from tilework.imaging.previews import Preview, comparison, thumbnail
+from tilework.core.previews import Preview
+from tilework.imaging.previews import comparison, thumbnail
 from tilework.objects.store import ObjectStore
 from tilework.objects.tenants import TenantObjects
 from tilework.store.database import Database
