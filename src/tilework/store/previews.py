@@ -70,6 +70,18 @@ def previews_of(database: Database, job_id: str) -> list[PreviewInfo]:
         return [PreviewInfo(row.name, row.width, row.height) for row in conn.execute(query)]
 
 
+def preview_names(database: Database, job_ids: Sequence[str]) -> dict[str, set[str]]:
+    """The names of each job's previews, in one read (a page of jobs)."""
+    query = sa.select(job_previews.c.job_id, job_previews.c.name).where(
+        job_previews.c.job_id.in_(list(job_ids))
+    )
+    found: dict[str, set[str]] = {job_id: set() for job_id in job_ids}
+    with database.read() as conn:
+        for row in conn.execute(query):
+            found[row.job_id].add(row.name)
+    return found
+
+
 def preview(database: Database, job_id: str, tenant: str | None, name: str) -> Preview | None:
     """One preview of a job of ``tenant`` (None: any tenant's, for an admin)."""
     query = (

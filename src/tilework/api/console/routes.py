@@ -51,7 +51,7 @@ from tilework.store.console import (
     job_tasks,
     overview,
 )
-from tilework.store.previews import preview, previews_of
+from tilework.store.previews import preview, preview_names, previews_of
 from tilework.store.workers import listed
 
 HERE = Path(__file__).parent
@@ -289,7 +289,7 @@ def jobs_page(
     found = find_jobs(services.database, conditions, PAGE_SIZE + 1, before or None)
     more = len(found) > PAGE_SIZE
     found = found[:PAGE_SIZE]
-    shown = {job.id: {p.name for p in previews_of(services.database, job.id)} for job in found}
+    shown = preview_names(services.database, [job.id for job in found])
     next_page = (
         f"{PREFIX}/jobs?{urlencode({**filter.query(), 'before': found[-1].id})}" if more else None
     )

@@ -260,7 +260,11 @@ def _undelivered(output: dict[str, Any]) -> dict[str, Any]:
 
 
 # What followed a failed attempt, by the decision's type (``queue.workflow``).
-AFTER_FAILURE = {"Retry": "retried", "Substitute": "substituted", "FailJob": "failed the job"}
+AFTER_FAILURE: dict[type, str] = {
+    Retry: "retried",
+    Substitute: "substituted",
+    FailJob: "failed the job",
+}
 ATTEMPT_LOG_ENTRIES = 20  # a task's log keeps its first attempts and its last ones
 ERROR_CHARS = 500
 
@@ -292,7 +296,7 @@ def _logged_attempt(
             "error_code": error.code.value,
             "error": error.message[:ERROR_CHARS],
             "lease_expired": lost,
-            "then": AFTER_FAILURE.get(type(decision).__name__, "ended"),
+            "then": AFTER_FAILURE.get(type(decision), "ended"),
         }
     )
     if len(logged) > ATTEMPT_LOG_ENTRIES:
