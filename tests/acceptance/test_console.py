@@ -42,8 +42,32 @@ def sign_out(browser: webdriver.Chrome) -> None:
 
 
 def text(browser: webdriver.Chrome, element_id: str) -> str:
-    found = browser.find_elements(By.ID, element_id)
-    return found[0].text if found else ""
+    """An element's text, read in one script: the page's live parts replace their elements
+    every second, so an element found first and read after may be gone."""
+    found: str = browser.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText : '';",
+        element_id,
+    )
+    return found
+
+
+def attributes(browser: webdriver.Chrome, selector: str, name: str) -> list[str]:
+    """An attribute of every element ``selector`` matches, read in one script."""
+    found: list[str] = browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0])]"
+        ".map(e => e.getAttribute(arguments[1]));",
+        selector,
+        name,
+    )
+    return found
+
+
+def click(browser: webdriver.Chrome, element_id: str) -> None:
+    """Click the button ``element_id`` in one script (a live part may have just replaced it)."""
+    assert browser.execute_script(
+        "const e = document.getElementById(arguments[0]); if (e) { e.click(); } return !!e;",
+        element_id,
+    ), element_id
 
 
 def status_of(browser: webdriver.Chrome) -> str:
@@ -111,9 +135,9 @@ def test_sign_in_watch_an_upscale_to_its_pictures_and_tiles(
         # Followed live: the page was never loaded again.
         assert browser.execute_script("return window.sameDocument === true")
 
-        cells = browser.find_elements(By.CSS_SELECTOR, "#tile-grid .cell")
+        cells = attributes(browser, "#tile-grid .cell", "data-state")
         assert len(cells) >= 4
-        assert {cell.get_attribute("data-state") for cell in cells} == {"succeeded"}
+        assert set(cells) == {"succeeded"}
         wait_until(
             lambda: all(loaded(browser, name) for name in ("preview-input", "preview-output-0")),
             seconds=30,
@@ -147,7 +171,7 @@ def test_sign_in_watch_an_upscale_to_its_pictures_and_tiles(
         assert fetch_status(browser, "GET", preview_path, {}) == 404
         assert fetch_status(browser, "GET", f"/console/jobs/{job['id']}", {}) == 404
         browser.get(f"{server.url}/console/jobs")
-        assert job["id"] not in browser.find_element(By.ID, "jobs").text
+        assert job["id"] not in text(browser, "jobs")
 
 
 def test_cancel_with_the_button_and_what_is_refused(server: ServerProcess, tmp_path: Path) -> None:
@@ -165,7 +189,7 @@ def test_cancel_with_the_button_and_what_is_refused(server: ServerProcess, tmp_p
         # A POST without the session's CSRF token is refused, and changes nothing.
         assert fetch_status(browser, "POST", f"/console/jobs/{job['id']}/cancel", {}) == 403
         assert status_of(browser) == "running"
-        browser.find_element(By.ID, "cancel").click()
+        click(browser, "cancel")
         wait_until(lambda: status_of(browser) == "canceled", what="canceled by the button")
         with server.client(key) as client:
             assert client.job(job["id"])["status"] == "canceled"
@@ -199,9 +223,9 @@ def test_a_bulk_retry_of_everything_a_filter_matches(server: ServerProcess, tmp_
     with offline_browser() as browser:
         sign_in(browser, server, key)
         browser.get(f"{server.url}/console/jobs?status=canceled")
-        rows = browser.find_elements(By.CSS_SELECTOR, "#jobs tbody tr[data-job]")
-        assert {row.get_attribute("data-job") for row in rows} == {job["id"] for job in doomed}
-        browser.find_element(By.ID, "bulk-retry").click()
+        rows = attributes(browser, "#jobs tbody tr[data-job]", "data-job")
+        assert set(rows) == {job["id"] for job in doomed}
+        click(browser, "bulk-retry")
         wait_until(lambda: text(browser, "bulk-status") == "done", seconds=60, what="done")
         assert text(browser, "bulk-done") == "3"
         screenshot(browser, "console-bulk")
