@@ -54,7 +54,11 @@ def key(loopback_server: ServerProcess) -> str:
 def test_submit_waits_and_downloads(
     loopback_server: ServerProcess, key: str, photo: Path, tmp_path: Path
 ) -> None:
-    target = tmp_path / "small.png"
+    # A path longer than a line: stderr is not a terminal here, and the line naming the saved
+    # file must not be wrapped at 80 columns (a log reader searches for the whole path).
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 3)
+    folder.mkdir()
+    target = folder / "small [1].png"  # and brackets, which rich would read as markup
     done = tilework(
         loopback_server,
         "submit",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from tilework.cli.calls import call, connect, refuse
 from tilework.cli.output import (
@@ -277,7 +278,7 @@ def _run_job(
             stem = _stem_of(image) if image is not None else "output"
             for url, target in _targets(job, output, stem):
                 call(partial(client.download, url, target))
-                stderr.print(f"saved {target}")
+                stderr.print(f"saved {escape(str(target))}")
         emit(job, render_job)
     if job["status"] != "succeeded":
         raise typer.Exit(EXIT_JOB_FAILED)

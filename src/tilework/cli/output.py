@@ -14,7 +14,9 @@ from rich.table import Table
 
 from tilework.client import TERMINAL, Client, JobBody
 
-stderr = Console(stderr=True)
+# Lines on stderr are never wrapped at the console's width: a path or message broken across
+# lines cannot be found or copied from a log (stderr is 80 columns wide when not a terminal).
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 class OutputMode:
