@@ -36,7 +36,7 @@ from tests.support import images
 from tests.support.databases import fresh_database
 from tests.support.server import ServerProcess, WorkerProcess, tilework_env
 
-from bench.submit import submit_load
+from bench.submit import same_request, submit_load
 from tilework.core.jobs import JobStatus, NewJob
 from tilework.core.settings import Settings
 from tilework.ops.noop import MAX_TASKS
@@ -119,7 +119,9 @@ def end_to_end(url: str, scratch: Path, count: int, workers: int) -> float:
         job = {"operation": "noop", "input": {"key": key}}
         per_client = count // CLIENTS
         started = time.perf_counter()
-        asyncio.run(submit_load(server.port, server.api_key, job, CLIENTS, per_client))
+        asyncio.run(
+            submit_load(server.port, same_request(job, server.api_key), CLIENTS, per_client)
+        )
         finished = wait_until_done(database, CLIENTS * per_client)
     finally:
         server.stop()
