@@ -21,7 +21,7 @@ from tilework.core.jobs import (
     TaskStatus,
 )
 from tilework.queue import QueuePolicy
-from tilework.queue.sql import SqlQueue
+from tilework.queue.sql import SqlQueue, depths
 from tilework.store.schema import tasks
 
 
@@ -74,6 +74,32 @@ def test_submits_past_max_queued_are_refused(queue: SqlQueue) -> None:
     assert caught.value.code is ErrorCode.QUEUE_FULL
     drain(small)
     small.create_job(noop_job())
+
+
+def test_submits_count_the_queue_once_a_refresh_not_once_each(
+    queue: SqlQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting queued tasks walks an index entry per task: a lone submit to a long queue spent
+    more on the count than on its own rows. Submits within ``REFRESH_SECONDS`` of a count add
+    what they admit to it, and a refusal counts again: the bound still holds exactly here."""
+    monkeypatch.setattr(depths, "REFRESH_SECONDS", 3600.0)  # no refresh during the test
+    small = SqlQueue(queue.db, queue.planner, QueuePolicy(max_queued=6))
+    counts: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if "count(*)" in statement.lower() and "tasks" in statement:
+            counts.append(statement)
+
+    sa.event.listen(queue.db.engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(6):  # six queued: full
+            small.create_job(noop_job())
+        with pytest.raises(TileworkError) as caught:
+            small.create_job(noop_job())
+    finally:
+        sa.event.remove(queue.db.engine, "before_cursor_execute", seen)
+    assert caught.value.code is ErrorCode.QUEUE_FULL
+    assert len(counts) == 2, counts  # the first submit's count and the refusal's
 
 
 def test_a_batch_is_one_commit_with_an_outcome_per_job(queue: SqlQueue) -> None:

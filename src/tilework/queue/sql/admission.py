@@ -11,9 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from tilework.core.errors import ErrorCode, TileworkError
-from tilework.core.jobs import JobRecord, JobStatus, NewJob, NextStage, TaskStatus
+from tilework.core.jobs import JobRecord, NewJob, NextStage
 from tilework.queue.interface import Outcome
 from tilework.queue.policy import OPEN_JOBS_RETRY_SECONDS
+from tilework.queue.sql.depths import Depths
 from tilework.queue.sql.rows import cached_source, job_values, lock_job, task_rows
 from tilework.queue.sql.stages import Stages
 from tilework.store.credits import reserve
@@ -25,17 +26,19 @@ from tilework.store.uploads import name_uploads
 class Submission:
     """One group commit: a batch of new jobs checked in order, then written together."""
 
-    def __init__(self, stages: Stages, conn: sa.Connection) -> None:
+    def __init__(self, stages: Stages, depths: Depths, conn: sa.Connection) -> None:
         self.stages = stages
         self.policy = stages.policy
+        self.depths = depths
         self.conn = conn
-        self.queued = _queued_tasks(conn)
         self.job_rows: list[dict[str, Any]] = []
         self.task_rows: list[dict[str, Any]] = []
         # Idempotency keys taken earlier in this batch, which the database cannot see yet.
         self.taken: dict[str, tuple[str | None, JobRecord]] = {}
-        # Jobs waiting or running per API key, counting this batch's.
-        self.open_jobs: dict[str, int] = {}
+        # What this batch adds, for the checks of its later jobs and for ``depths`` once the
+        # batch is committed: tasks queued, and jobs per API key.
+        self.added_tasks = 0
+        self.added_jobs: dict[str, int] = {}
 
     def add_all(self, batch: Sequence[NewJob]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -64,7 +67,9 @@ class Submission:
                 if new.idempotency_key is not None:
                     self.taken[new.idempotency_key] = (new.request_hash, job)
                 return job, True
-        if self.queued >= self.policy.max_queued:
+        if self._queued() >= self.policy.max_queued and self._queued(fresh=True) >= (
+            self.policy.max_queued
+        ):
             raise TileworkError(
                 ErrorCode.QUEUE_FULL,
                 "the queue is full; retry later",
@@ -76,7 +81,7 @@ class Submission:
             reserve(self.conn, new.key_id, values["id"], new.cost)
         job = self._staged(values)
         if new.key_id is not None:
-            self.open_jobs[new.key_id] += 1
+            self.added_jobs[new.key_id] = self.added_jobs.get(new.key_id, 0) + 1
         if new.idempotency_key is not None:
             self.taken[new.idempotency_key] = (new.request_hash, job)
         return job, True
@@ -91,13 +96,20 @@ class Submission:
         self.stages.answer_from_cache(self.conn, job_from_mapping(values), source)
         return lock_job(self.conn, values["id"])
 
+    def _queued(self, fresh: bool = False) -> int:
+        return self.depths.queued_tasks(self.conn, fresh) + self.added_tasks
+
+    def _open_jobs(self, key_id: str, fresh: bool = False) -> int:
+        return self.depths.open_jobs(self.conn, key_id, fresh) + self.added_jobs.get(key_id, 0)
+
     def _check_open_jobs(self, new: NewJob) -> None:
-        if new.key_id is None:
-            return
-        if new.key_id not in self.open_jobs:
-            self.open_jobs[new.key_id] = _open_jobs(self.conn, new.key_id)
         limit = new.max_open_jobs
-        if limit is not None and self.open_jobs[new.key_id] >= limit:
+        if new.key_id is None or limit is None:
+            return
+        # A kept count that says full is counted again: a refusal is always from a fresh one.
+        if self._open_jobs(new.key_id) >= limit and self._open_jobs(new.key_id, fresh=True) >= (
+            limit
+        ):
             raise TileworkError(
                 ErrorCode.RATE_LIMITED,
                 f"this key has {limit} jobs waiting or running already; retry when some end",
@@ -135,7 +147,7 @@ class Submission:
         self.task_rows.extend(
             task_rows(job, 0, step, self.policy.max_attempts, values["created_at"])
         )
-        self.queued += count
+        self.added_tasks += count
         return replace(job, stage_tasks=count, stage_remaining=count)
 
 
@@ -146,19 +158,6 @@ def _check_same_request(new: NewJob, request_hash: str | None, job_id: str) -> N
             "this idempotency key was used with a different request",
             {"idempotency_key": new.idempotency_key, "job_id": job_id},
         )
-
-
-def _open_jobs(conn: sa.Connection, key_id: str) -> int:
-    count = sa.select(sa.func.count()).where(
-        jobs.c.key_id == key_id,
-        jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-    )
-    return int(conn.execute(count).scalar_one())
-
-
-def _queued_tasks(conn: sa.Connection) -> int:
-    count = sa.select(sa.func.count()).where(tasks.c.status == TaskStatus.QUEUED.value)
-    return int(conn.execute(count).scalar_one())
 
 
 def _naming(row: dict[str, Any]) -> tuple[str, str, object]:

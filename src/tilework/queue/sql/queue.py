@@ -18,6 +18,7 @@ from tilework.queue.interface import Outcome
 from tilework.queue.policy import QueuePolicy
 from tilework.queue.sql.admission import Submission
 from tilework.queue.sql.claims import Claims
+from tilework.queue.sql.depths import Depths
 from tilework.queue.sql.reads import Reads
 from tilework.queue.sql.retries import retry_job
 from tilework.queue.sql.rows import lock_job, lock_job_or_none
@@ -33,6 +34,7 @@ class SqlQueue(Reads, Claims):
         self.planner = planner
         self.policy = policy
         self.stages = Stages(planner, policy, database.dialect)
+        self.depths = Depths()
 
     def create_job(self, new: NewJob) -> tuple[JobRecord, bool]:
         outcome = self.create_jobs([new])[0]
@@ -53,7 +55,10 @@ class SqlQueue(Reads, Claims):
 
     def _submit(self, batch: Sequence[NewJob]) -> list[Outcome]:
         with self.db.write() as conn:
-            return Submission(self.stages, conn).add_all(batch)
+            submission = Submission(self.stages, self.depths, conn)
+            outcomes = submission.add_all(batch)
+        self.depths.admitted(submission.added_tasks, submission.added_jobs)
+        return outcomes
 
     @retry_deadlocks
     def retry_job(
