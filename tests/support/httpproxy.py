@@ -1,9 +1,10 @@
 """An HTTP reverse proxy on 127.0.0.1 in front of a real server, that can slow request bodies
 down and answer the next few requests of a method with an error of its own: a slow or flaky
-object store (the S3 server behind it) or provider (a tilework server) on demand.
+object store (the S3 server behind it) or provider (a tilework server) on demand, or answer 429
+to uploads past a number at once, as a hosted store does to one client that sends too many.
 
 Used by the upload tests, by the provider failure tests and by ``bench/palette.py``, where it
-makes one upload take ~2 s.
+makes one upload take ~2 s and refuses uploads past a few at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 CHUNK = 16 * 1024
 INJECTED_ERROR = b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>"
+TOO_MANY = b"<Error><Code>SlowDown</Code><Message>too many uploads at once</Message></Error>"
 # Hop-by-hop headers are the proxy's own business (RFC 9110 §7.6.1).
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade"})
 
@@ -29,6 +31,11 @@ class HttpProxy:
         self.failing: Counter[str] = Counter()  # method: how many more are answered `failure`
         self.failure = (503, INJECTED_ERROR)
         self.seen: Counter[str] = Counter()  # requests by method, failed ones included
+        # Past this many PUTs at once, a PUT is answered 429 (None: no limit); ``refused``
+        # counts those answers.
+        self.max_concurrent_puts: int | None = None
+        self.refused = 0
+        self._puts = 0
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
@@ -50,6 +57,19 @@ class HttpProxy:
                 return True
             return False
 
+    def enter_put(self) -> bool:
+        """Whether a PUT may go on now; if so, ``leave_put`` once it is done."""
+        with self._lock:
+            if self.max_concurrent_puts is not None and self._puts >= self.max_concurrent_puts:
+                self.refused += 1
+                return False
+            self._puts += 1
+            return True
+
+    def leave_put(self) -> None:
+        with self._lock:
+            self._puts -= 1
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -70,7 +90,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._relay()
 
     def do_PUT(self) -> None:
-        self._relay()
+        proxy = self.server.proxy
+        if not proxy.enter_put():
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._answer(429, TOO_MANY, headers=[("Retry-After", "1")])
+            return
+        try:
+            self._relay()
+        finally:
+            proxy.leave_put()
 
     def do_POST(self) -> None:
         self._relay()

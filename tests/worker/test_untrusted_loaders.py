@@ -41,3 +41,23 @@ def test_a_task_process_cannot_open_an_svg(tmp_path: Path) -> None:
     blocked = in_a_fresh_interpreter(setup + LOAD, tmp_path)
     assert blocked.returncode != 0, blocked.stdout
     assert "pyvips.error.Error" in blocked.stderr and "not in a known format" in blocked.stderr
+
+
+def test_a_task_process_keeps_no_libvips_operation_cache(tmp_path: Path) -> None:
+    """libvips keeps recent operations and their pixels for reuse, which a task process almost
+    never asks for; what it kept stayed in the process between tasks."""
+    work = (
+        "import pyvips\n"
+        "image = pyvips.Image.black(256, 256).gaussblur(2)\n"
+        "image.avg(); image.avg()\n"
+        "print(pyvips.cache_get_size())\n"
+    )
+    plain = in_a_fresh_interpreter(work, tmp_path)
+    assert plain.returncode == 0 and int(plain.stdout) > 0, plain.stderr
+    setup = (
+        "from tilework.core.settings import Settings\n"
+        "from tilework.worker.running import TaskRunner\n"
+        f"TaskRunner(Settings(home={str(tmp_path)!r}))\n"
+    )
+    task_process = in_a_fresh_interpreter(setup + work, tmp_path)
+    assert task_process.returncode == 0 and int(task_process.stdout) == 0, task_process.stderr

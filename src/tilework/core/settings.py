@@ -339,7 +339,7 @@ class Settings(BaseSettings):
         description="How often the retention sweep runs (one host at a time, for all).",
     )
     max_parallel_uploads: int = Field(
-        2,
+        4,
         ge=1,
         description="Outputs a worker host uploads at once, across its task processes; the "
         "others finish their processing meanwhile and wait for a free slot.",

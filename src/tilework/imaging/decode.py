@@ -18,8 +18,13 @@ STRICT_LOAD = "fail_on=truncated"
 
 
 def harden() -> None:
-    """Block libvips operations marked untrusted (SVG, PDF, ImageMagick, …) for this process."""
+    """Set libvips up for a task process: operations marked untrusted (SVG, PDF, ImageMagick,
+    …) blocked, and no operation cache. The cache keeps up to 100 recent operations and 100 MB
+    of their pixels for reuse, but a task process rarely repeats an operation on the same
+    image, and what it kept stayed in the process: a palette task process grew from 216 to
+    271 MiB over five jobs with it, against a budget of four decoded frames."""
     pyvips.block_untrusted_set(True)
+    pyvips.cache_set_max(0)
 
 
 @dataclass(frozen=True)
