@@ -1,18 +1,24 @@
 """SqlQueue throughput on SQLite and PostgreSQL, beside pgqueuer on the same PostgreSQL.
 
-Run by hand: ``.venv/bin/python bench/taskqueue.py``. Everything runs on this machine: the
-PostgreSQL server on 127.0.0.1:5432 (or ``TILEWORK_TEST_POSTGRES``), fresh databases created
-and dropped by the run, real ``tilework worker`` and ``tilework serve`` processes.
+Run by hand: ``.venv/bin/python bench/taskqueue.py [--rounds 5]``. Everything runs on this
+machine: the PostgreSQL server on 127.0.0.1:5432 (or ``TILEWORK_TEST_POSTGRES``), fresh
+databases created and dropped by the run, real ``tilework worker`` and ``tilework serve``
+processes.
 
 - drain: ``--tasks`` no-op tasks already queued (in jobs of 10,000), drained by one worker
   host with ``--workers`` worker threads; tasks/s from the moment they are committed;
 - end to end: ``--jobs`` one-task no-op jobs submitted over HTTP by 32 clients to a server
   with ``--workers`` workers; jobs/s from the first submit to the last completion;
-- anchor: pgqueuer draining ``--tasks`` no-op jobs (``QueueExecutionMode.drain``) at batch
-  10 and batch 100, on a fresh database of the same server.
+- anchor: pgqueuer draining ``--tasks`` no-op jobs (``QueueExecutionMode.drain``) at batch 100,
+  its best documented setting, on a fresh database of the same server;
+- for issue 28: the PostgreSQL drain with fair share off, to show what fair claims cost.
 
-Targets (issue 4): PostgreSQL drain at least pgqueuer's batch-100 figure; SQLite drain at
-least 5,000 tasks/s.
+Each round runs all of them in turn; the ratios are taken within a round and their medians
+over ``--rounds`` rounds are the verdicts (the machine is noisy: the same commit's ratio moved
+0.68–0.90× in one day).
+
+Targets (issue 32): the PostgreSQL and SQLite drains each ≥ 1.5× pgqueuer's batch-100 drain;
+end to end over HTTP, PostgreSQL at least as fast as SQLite.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 
@@ -47,7 +54,7 @@ from tilework.store.migrate import migrate
 from tilework.store.schema import jobs
 from tilework.wiring import queue_policy
 
-SQLITE_TARGET = 5_000.0
+DRAIN_TARGET = 1.5  # either drain over pgqueuer's batch-100 drain
 CLIENTS = 32
 START_SECONDS = 60
 
@@ -165,43 +172,59 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks to drain")
     parser.add_argument("--jobs", type=int, default=2_000, help="jobs for the end-to-end run")
     parser.add_argument("--workers", type=int, default=2, help="worker threads of the host")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of every measurement")
     args = parser.parse_args()
 
-    results: dict[str, float] = {}
+    ratios: dict[str, list[float]] = {}
+
+    def keep(name: str, value: float) -> None:
+        ratios.setdefault(name, []).append(value)
+
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        for batch in (10, 100):
+        for round_number in range(1, args.rounds + 1):
+            print(f"round {round_number} of {args.rounds}")
+            rates: dict[str, float] = {}
             with fresh_database("postgresql", scratch) as url:
-                results[f"pgqueuer batch {batch}"] = rate = pgqueuer_drain(url, args.tasks, batch)
-            print(f"pgqueuer drain, batch {batch:>3}: {rate:8.0f} jobs/s  (anchor)")
-        for backend in ("sqlite", "postgresql"):
-            with fresh_database(backend, scratch) as url:
-                results[f"{backend} drain"] = rate = drain(url, scratch, args.tasks, args.workers)
-            print(f"tilework drain, {backend:<10}: {rate:8.0f} tasks/s")
-            with fresh_database(backend, scratch) as url:
-                # A home of its own: one server's admin key means nothing to the other's database.
-                rate = end_to_end(url, scratch / backend, args.jobs, args.workers)
-            print(f"tilework end to end, {backend:<10}: {rate:8.0f} jobs/s  ({args.jobs} jobs)")
-        with fresh_database("postgresql", scratch) as url:
-            results["unfair drain"] = rate = drain(
-                url, scratch, args.tasks, args.workers, fair_share=False
-            )
-        print(f"tilework drain, postgresql, fair share off: {rate:8.0f} tasks/s")
+                rates["anchor"] = pgqueuer_drain(url, args.tasks, 100)
+            print(f"  pgqueuer drain, batch 100: {rates['anchor']:8.0f} jobs/s  (anchor)")
+            for backend in ("sqlite", "postgresql"):
+                with fresh_database(backend, scratch) as url:
+                    rates[f"{backend} drain"] = drain(url, scratch, args.tasks, args.workers)
+                with fresh_database(backend, scratch) as url:
+                    # A home of its own: one server's admin key means nothing to another database.
+                    rates[f"{backend} e2e"] = end_to_end(
+                        url, scratch / f"{backend}-{round_number}", args.jobs, args.workers
+                    )
+                print(
+                    f"  tilework, {backend:<10}: drain {rates[f'{backend} drain']:8.0f} tasks/s, "
+                    f"end to end {rates[f'{backend} e2e']:6.0f} jobs/s ({args.jobs} jobs)"
+                )
+            with fresh_database("postgresql", scratch) as url:
+                rates["unfair"] = drain(url, scratch, args.tasks, args.workers, fair_share=False)
+            print(f"  tilework, postgresql, fair share off: drain {rates['unfair']:8.0f} tasks/s")
+            anchor = rates["anchor"]
+            keep("postgresql drain", rates["postgresql drain"] / anchor)
+            keep("sqlite drain", rates["sqlite drain"] / anchor)
+            keep("unfair drain", rates["unfair"] / anchor)
+            keep("end to end", rates["postgresql e2e"] / rates["sqlite e2e"])
 
-    anchor = results["pgqueuer batch 100"]
-    pg, lite = results["postgresql drain"], results["sqlite drain"]
+    median = {name: statistics.median(values) for name, values in ratios.items()}
+    print(f"medians of {args.rounds} rounds:")
+    for backend in ("postgresql", "sqlite"):
+        ratio = median[f"{backend} drain"]
+        print(
+            f"  {backend} drain = {ratio:.2f}× pgqueuer batch 100 "
+            f"({'MET' if ratio >= DRAIN_TARGET else 'MISSED'}: target ≥ {DRAIN_TARGET}×)"
+        )
     print(
-        f"PostgreSQL drain {pg:.0f} tasks/s = {pg / anchor:.2f}× pgqueuer batch 100 "
-        f"({'MET' if pg >= anchor else 'MISSED'}: target ≥ 1×)"
+        f"  postgresql drain with fair share off = {median['unfair drain']:.2f}× pgqueuer batch "
+        f"100 (with it on: {median['postgresql drain']:.2f}×; issue 28)"
     )
-    unfair = results["unfair drain"]
+    ratio = median["end to end"]
     print(
-        f"PostgreSQL drain, fair share off {unfair:.0f} tasks/s = {unfair / anchor:.2f}× "
-        f"pgqueuer batch 100 (fair share on: {pg / anchor:.2f}×; issue 28: must not fall)"
-    )
-    print(
-        f"SQLite drain {lite:.0f} tasks/s "
-        f"({'MET' if lite >= SQLITE_TARGET else 'MISSED'}: target ≥ {SQLITE_TARGET:.0f})"
+        f"  end to end over HTTP, postgresql = {ratio:.2f}× sqlite "
+        f"({'MET' if ratio >= 1 else 'MISSED'}: target ≥ 1×)"
     )
 
 
