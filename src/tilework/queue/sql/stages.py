@@ -25,7 +25,7 @@ from tilework.core.jobs import (
 from tilework.core.sources import FETCH_KIND
 from tilework.queue.interface import Completion
 from tilework.queue.policy import QueuePolicy
-from tilework.queue.sql.rows import OPEN_TASK, cached_source, lock_job, stage_tasks, task_rows
+from tilework.queue.sql.rows import OPEN_TASK, cached_source, stage_tasks, task_rows
 from tilework.queue.workflow import (
     FailJob,
     Retry,
@@ -40,6 +40,7 @@ from tilework.store.dialect import Dialect
 from tilework.store.events import progress_due, record_event, record_progress
 from tilework.store.notify import CHANNEL
 from tilework.store.objectrefs import refer
+from tilework.store.records import job_from_row
 from tilework.store.schema import jobs, tasks
 
 log = structlog.get_logger("tilework.queue")
@@ -134,15 +135,20 @@ class Stages:
         for completion in done:
             timings = add_timings(timings, completion.timings)
         remaining = job.stage_remaining - len(done)
-        conn.execute(
+        update = (
             jobs.update()
             .where(jobs.c.id == job.id)
             .values(
                 stage_remaining=remaining, tasks_done=job.tasks_done + len(done), timings=timings
             )
         )
-        if remaining == 0:
-            self.advance(conn, lock_job(conn, job.id), job.stage + 1, stage_tasks(conn, job))
+        if remaining:
+            conn.execute(update)
+        else:
+            # The stage's last: the row as updated comes back with the update (the job is
+            # locked already), one round trip fewer than reading it again for the plan.
+            updated = job_from_row(conn.execute(update.returning(*jobs.c)).one())
+            self.advance(conn, updated, job.stage + 1, stage_tasks(conn, job))
         # Checked on the record this transaction locked: most completions cost no extra read.
         if progress_due(job, time.time()):
             record_progress(conn, job.id)
