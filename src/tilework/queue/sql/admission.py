@@ -67,9 +67,7 @@ class Submission:
                 if new.idempotency_key is not None:
                     self.taken[new.idempotency_key] = (new.request_hash, job)
                 return job, True
-        if self._queued() >= self.policy.max_queued and self._queued(fresh=True) >= (
-            self.policy.max_queued
-        ):
+        if self.depths.queue_reaches(self.conn, self.policy.max_queued - self.added_tasks):
             raise TileworkError(
                 ErrorCode.QUEUE_FULL,
                 "the queue is full; retry later",
@@ -96,20 +94,12 @@ class Submission:
         self.stages.answer_from_cache(self.conn, job_from_mapping(values), source)
         return lock_job(self.conn, values["id"])
 
-    def _queued(self, fresh: bool = False) -> int:
-        return self.depths.queued_tasks(self.conn, fresh) + self.added_tasks
-
-    def _open_jobs(self, key_id: str, fresh: bool = False) -> int:
-        return self.depths.open_jobs(self.conn, key_id, fresh) + self.added_jobs.get(key_id, 0)
-
     def _check_open_jobs(self, new: NewJob) -> None:
         limit = new.max_open_jobs
         if new.key_id is None or limit is None:
             return
-        # A kept count that says full is counted again: a refusal is always from a fresh one.
-        if self._open_jobs(new.key_id) >= limit and self._open_jobs(new.key_id, fresh=True) >= (
-            limit
-        ):
+        added = self.added_jobs.get(new.key_id, 0)
+        if self.depths.key_reaches(self.conn, new.key_id, limit - added):
             raise TileworkError(
                 ErrorCode.RATE_LIMITED,
                 f"this key has {limit} jobs waiting or running already; retry when some end",

@@ -37,44 +37,49 @@ class Depths:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queued: tuple[int, float] | None = None  # the count and when it was made
-        self._open: dict[str, tuple[int, float]] = {}
+        # (what, key id or "") -> (the count, when it was made)
+        self._kept: dict[tuple[str, str], tuple[int, float]] = {}
 
-    def queued_tasks(self, conn: sa.Connection, fresh: bool = False) -> int:
-        """Queued tasks: counted within ``REFRESH_SECONDS``, plus what was admitted since;
-        ``fresh``: counted now."""
-        now = time.monotonic()
-        with self._lock:
-            kept = self._queued
-        if not fresh and kept is not None and now - kept[1] < REFRESH_SECONDS:
-            return kept[0]
-        count = int(conn.execute(_QUEUED_TASKS).scalar_one())
-        with self._lock:
-            self._queued = (count, now)
-        return count
+    def queue_reaches(self, conn: sa.Connection, limit: int) -> bool:
+        """Whether ``limit`` tasks or more are queued."""
+        return self._reaches(conn, ("queued", ""), _QUEUED_TASKS, {}, limit)
 
-    def open_jobs(self, conn: sa.Connection, key_id: str, fresh: bool = False) -> int:
-        """The key's jobs waiting or running, as ``queued_tasks`` counts."""
-        now = time.monotonic()
-        with self._lock:
-            kept = self._open.get(key_id)
-        if not fresh and kept is not None and now - kept[1] < REFRESH_SECONDS:
-            return kept[0]
-        count = int(conn.execute(_OPEN_JOBS, {"key_id": key_id}).scalar_one())
-        with self._lock:
-            if len(self._open) >= MAX_KEYS:
-                self._open = {
-                    key: kept for key, kept in self._open.items() if now - kept[1] < REFRESH_SECONDS
-                }
-            self._open[key_id] = (count, now)
-        return count
+    def key_reaches(self, conn: sa.Connection, key_id: str, limit: int) -> bool:
+        """Whether the key has ``limit`` jobs or more waiting or running."""
+        return self._reaches(conn, ("open", key_id), _OPEN_JOBS, {"key_id": key_id}, limit)
 
     def admitted(self, tasks: int, jobs_by_key: dict[str, int]) -> None:
         """A committed submit transaction added these; kept counts take them until recounted."""
+        additions = {("queued", ""): tasks} | {
+            ("open", key_id): added for key_id, added in jobs_by_key.items()
+        }
         with self._lock:
-            if self._queued is not None:
-                self._queued = (self._queued[0] + tasks, self._queued[1])
-            for key_id, added in jobs_by_key.items():
-                kept = self._open.get(key_id)
-                if kept is not None:
-                    self._open[key_id] = (kept[0] + added, kept[1])
+            for name, added in additions.items():
+                if (kept := self._kept.get(name)) is not None:
+                    self._kept[name] = (kept[0] + added, kept[1])
+
+    def _reaches(
+        self,
+        conn: sa.Connection,
+        name: tuple[str, str],
+        count: sa.Select[int],
+        params: dict[str, str],
+        limit: int,
+    ) -> bool:
+        """The kept count, if made within ``REFRESH_SECONDS``, when it says below ``limit``;
+        else a fresh count's answer: a "yes" is never from a kept count."""
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(name)
+        if kept is not None and now - kept[1] < REFRESH_SECONDS and kept[0] < limit:
+            return False
+        counted = int(conn.execute(count, params).scalar_one())
+        with self._lock:
+            if len(self._kept) >= MAX_KEYS:
+                self._kept = {
+                    other: entry
+                    for other, entry in self._kept.items()
+                    if now - entry[1] < REFRESH_SECONDS
+                }
+            self._kept[name] = (counted, now)
+        return counted >= limit
